@@ -1,0 +1,197 @@
+//! The command line: clap definitions, shared helpers, and one file per subcommand.
+//!
+//! Each subcommand first turns its arguments plus the config into checked values (failing with
+//! exit 64 for usage, 65 for data, 78 for config) and only then touches the store or network.
+
+mod reply;
+mod send;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config;
+use crate::error::Error;
+use crate::exit;
+
+/// Send one-time codes over verified TLS and verify what comes back.
+#[derive(Debug, Parser)]
+#[command(name = "securemail", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "SECUREMAIL_CONFIG",
+        default_value = config::DEFAULT_PATH
+    )]
+    pub config: PathBuf,
+
+    /// Show what happens, including the SMTP dialogue (secrets redacted).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print results as JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a code for a recipient and mail it (TOTP enrolment QR, or a random key).
+    Send(SendArgs),
+    /// Check a code the recipient sent back.
+    Reply(ReplyArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("kind").required(true).args(["otp", "key"])))]
+pub struct SendArgs {
+    /// Send a TOTP enrolment: a fresh secret as an otpauth:// QR code.
+    #[arg(long)]
+    pub otp: bool,
+    /// Send a random one-time key.
+    #[arg(long)]
+    pub key: bool,
+    /// Recipient: alice@example.org or "Alice <alice@example.org>" (asked for on a terminal).
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<String>,
+    /// Recipient's display name, used in the greeting and the To: header.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Subject line (default depends on --otp/--key).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Write the mail to the outbox and print where; send nothing, record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplyArgs {
+    /// The recipient whose code this is (asked for on a terminal).
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<String>,
+    /// The code they sent back: the current TOTP code, or the key (asked for on a terminal).
+    #[arg(long)]
+    pub code: Option<String>,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    pub verbose: u8,
+}
+
+impl Output {
+    /// A result line for people (suppressed with `--json`).
+    pub fn human(&self, line: &str) {
+        if !self.json {
+            println!("{line}");
+        }
+    }
+
+    /// A JSON result (only with `--json`).
+    pub fn json(&self, value: &serde_json::Value) {
+        if self.json {
+            println!("{value}");
+        }
+    }
+
+    /// Progress for `-v`, on stderr.
+    pub fn verbose(&self, line: &str) {
+        if self.verbose > 0 {
+            eprintln!("securemail: {line}");
+        }
+    }
+
+    /// A sink for the SMTP dialogue when `-v` is given.
+    pub fn smtp_trace(&self) -> Option<crate::transport::smtp::Trace> {
+        (self.verbose > 0).then(|| {
+            Box::new(|line: &str| eprintln!("securemail: smtp: {line}"))
+                as crate::transport::smtp::Trace
+        })
+    }
+}
+
+/// Prints a clap error in securemail's shape and returns exit 64 (0 for --help/--version).
+pub fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let body = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+    eprint!("securemail: error: {body}");
+    if !body.ends_with('\n') {
+        eprintln!();
+    }
+    ExitCode::from(exit::USAGE)
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let out = Output {
+        json: cli.json,
+        verbose: cli.verbose,
+    };
+    let settings = config::load(&cli.config)?;
+    out.verbose(&format!("configuration {}", cli.config.display()));
+    match cli.command {
+        Command::Send(args) => send::run(&settings, out, args),
+        Command::Reply(args) => reply::run(&settings, out, args),
+    }
+}
+
+/// The value of `--flag`, or asked for when stdin is a terminal; a usage error otherwise.
+fn value_or_prompt(value: Option<String>, flag: &str, question: &str) -> Result<String, Error> {
+    if let Some(v) = value {
+        if v.trim().is_empty() {
+            return Err(Error::Usage {
+                message: format!("{flag} is empty"),
+                hint: None,
+            });
+        }
+        return Ok(v);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::Usage {
+            message: format!("{flag} is missing"),
+            hint: Some(format!(
+                "pass {flag}, or run securemail on a terminal to be asked"
+            )),
+        });
+    }
+    eprint!("{question}: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::Prompt(e.to_string()))?;
+    let line = line.trim().to_string();
+    if line.is_empty() {
+        return Err(Error::Usage {
+            message: format!("no answer for {flag}"),
+            hint: None,
+        });
+    }
+    Ok(line)
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

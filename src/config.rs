@@ -1,0 +1,974 @@
+//! `config/account.toml`: parsing and validation into one checked [`Settings`] value.
+//!
+//! Everything securemail does is driven by this file, so every mistake in it must be reported
+//! with the file, line, column and key, plus a hint, before any network or store I/O happens.
+//! The raw serde structs below mirror the file; [`Settings`] is what the rest of the program sees:
+//! enums instead of strings, resolved paths, parsed mailboxes and durations.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::exit;
+use crate::otp::{OtpAlgorithm, OtpParams};
+
+/// Where the config lives unless `--config` or `SECUREMAIL_CONFIG` say otherwise.
+pub const DEFAULT_PATH: &str = "config/account.toml";
+
+// ---------------------------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    sender: Option<RawSender>,
+    smtp: Option<Spanned<RawSmtp>>,
+    #[serde(default)]
+    outbox: RawOutbox,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    otp: RawOtp,
+    #[serde(default)]
+    key: RawKey,
+    #[serde(default)]
+    verify: RawVerify,
+    #[serde(default)]
+    templates: RawTemplates,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSender {
+    from: Option<Spanned<String>>,
+    reply_to: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    security: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
+    timeout_secs: Option<Spanned<i64>>,
+    hello_name: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    dir: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOtp {
+    issuer: Option<Spanned<String>>,
+    digits: Option<Spanned<i64>>,
+    period: Option<Spanned<i64>>,
+    algorithm: Option<Spanned<String>>,
+    skew: Option<Spanned<i64>>,
+    ttl: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    length: Option<Spanned<i64>>,
+    ttl: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerify {
+    max_attempts: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTemplates {
+    dir: Option<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checked result.
+
+/// How the connection to the SMTP server is secured. There is deliberately no plaintext choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+    /// Plain TCP upgraded with a mandatory STARTTLS before anything else is said (port 587).
+    StartTls,
+}
+
+impl fmt::Display for Security {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Security::Tls => "tls",
+            Security::StartTls => "starttls",
+        })
+    }
+}
+
+/// Where the SMTP password comes from. Never the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// The named environment variable.
+    Env(String),
+    /// The first line printed by this shell command (e.g. `pass show mail/gmail`).
+    Command(String),
+    /// Asked for on the terminal, without echo.
+    Prompt,
+}
+
+/// The `[smtp]` table, checked.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// `None`: the server is used without AUTH.
+    pub login: Option<(String, PasswordSource)>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub hello_name: String,
+}
+
+/// How mail leaves this machine.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// No `[smtp]` table: each mail is written as an `.eml` file into the outbox directory.
+    Outbox,
+    /// Over SMTP with verified TLS.
+    Smtp(SmtpSettings),
+}
+
+/// `[otp]`, checked.
+#[derive(Debug, Clone)]
+pub struct OtpPolicy {
+    pub issuer: String,
+    /// Parameters for new enrolments (existing ones keep theirs).
+    pub params: OtpParams,
+    pub skew: u8,
+    /// How long an enrolment may stay unconfirmed.
+    pub ttl: Duration,
+}
+
+/// `[key]`, checked.
+#[derive(Debug, Clone)]
+pub struct KeyPolicy {
+    /// Characters of Crockford base32, 5 bits each.
+    pub length: usize,
+    pub ttl: Duration,
+}
+
+/// `[sender]`, checked.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+}
+
+/// Everything the configuration file decides, checked, with paths resolved against the file's
+/// directory.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_path: PathBuf,
+    pub sender: Sender,
+    pub delivery: Delivery,
+    pub outbox_dir: PathBuf,
+    pub store_path: PathBuf,
+    pub templates_dir: PathBuf,
+    pub otp: OtpPolicy,
+    pub key: KeyPolicy,
+    pub max_attempts: u32,
+}
+
+/// Smallest key length we accept: 10 characters of base32 are 50 bits.
+pub const MIN_KEY_LENGTH: usize = 10;
+const MAX_KEY_LENGTH: usize = 64;
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+/// A line and column in the config file, both 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Something is wrong with the configuration file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub at: Option<Position>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some(p) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                p.line,
+                p.column,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    pub fn exit_code(&self) -> u8 {
+        exit::CONFIG
+    }
+
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+}
+
+/// Builds errors that point into one file.
+struct Reporter<'a> {
+    file: &'a Path,
+    source: &'a str,
+}
+
+impl Reporter<'_> {
+    fn position(&self, offset: usize) -> Position {
+        let offset = offset.min(self.source.len());
+        let before = &self.source.as_bytes()[..offset];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = self.source[line_start..offset].chars().count() + 1;
+        Position { line, column }
+    }
+
+    fn error(
+        &self,
+        span: Option<Range<usize>>,
+        message: String,
+        hint: Option<String>,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            at: span.map(|s| self.position(s.start)),
+            message,
+            hint,
+        }
+    }
+
+    fn at<T>(&self, value: &Spanned<T>, message: String, hint: impl Into<String>) -> ConfigError {
+        self.error(Some(value.span()), message, Some(hint.into()))
+    }
+
+    /// The `[table]` header in force at `offset`, for messages about unknown keys.
+    fn table_at(&self, offset: usize) -> String {
+        let before = &self.source[..offset.min(self.source.len())];
+        before
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .and_then(|l| l.find(']').map(|end| l[..=end].to_string()))
+            .unwrap_or_else(|| "the top level".to_string())
+    }
+
+    /// Turns a toml/serde error into ours, keeping the position and naming the key.
+    fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
+        let span = err.span();
+        let msg = err.message().trim_end();
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let key = rest.split('`').next().unwrap_or(rest);
+            let expected = rest
+                .split_once(", expected ")
+                .map(|(_, e)| e.trim_start_matches("one of ").replace('`', ""))
+                .unwrap_or_default();
+            let where_ = span
+                .clone()
+                .map(|s| self.table_at(s.start))
+                .unwrap_or_else(|| "the top level".into());
+            let hint = if where_ == "the top level" {
+                format!("the tables securemail knows are {expected}")
+            } else {
+                format!("the keys {where_} accepts are {expected}")
+            };
+            return self.error(span, format!("unknown key `{key}` in {where_}"), Some(hint));
+        }
+        self.error(
+            span,
+            format!("invalid TOML: {msg}"),
+            Some("compare with the commented config/account.toml shipped with securemail".into()),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading.
+
+/// Reads, parses and checks the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        at: None,
+        message: format!(
+            "cannot read the configuration file: {}",
+            crate::io_reason(&e)
+        ),
+        hint: Some(
+            "run securemail from the directory that holds config/account.toml, or pass \
+             --config PATH (or set SECUREMAIL_CONFIG); `securemail init` writes a new one"
+                .into(),
+        ),
+    })?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let r = Reporter {
+            file: path,
+            source: &text,
+        };
+        r.error(
+            Some(offset..offset),
+            "the file is not valid UTF-8".into(),
+            Some("save the configuration file as UTF-8".into()),
+        )
+    })?;
+    parse(path, &source)
+}
+
+/// Parses and checks configuration text; `path` is used for messages and to resolve paths.
+pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
+    let r = Reporter { file: path, source };
+    let raw: RawConfig = toml::from_str(source).map_err(|e| r.toml_error(&e))?;
+    let base = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let resolve = |p: &str| -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            clean(&base.join(p))
+        }
+    };
+
+    let sender = check_sender(&r, raw.sender)?;
+    let delivery = match raw.smtp {
+        None => Delivery::Outbox,
+        Some(smtp) => Delivery::Smtp(check_smtp(&r, smtp, &resolve)?),
+    };
+    let outbox_dir = resolve(&path_value(&r, raw.outbox.dir, "[outbox] dir", "outbox")?);
+    let store_path = resolve(&path_value(
+        &r,
+        raw.store.path,
+        "[store] path",
+        "securemail.db",
+    )?);
+    let templates_dir = resolve(&path_value(
+        &r,
+        raw.templates.dir,
+        "[templates] dir",
+        "templates",
+    )?);
+
+    let otp = check_otp(&r, raw.otp)?;
+    let key = check_key(&r, raw.key)?;
+    let max_attempts = int_in(
+        &r,
+        raw.verify.max_attempts,
+        "[verify] max_attempts",
+        1..=1000,
+        5,
+        "5 is a common choice; after this many wrong codes in a row the code locks",
+    )?;
+
+    Ok(Settings {
+        config_path: path.to_path_buf(),
+        sender,
+        delivery,
+        outbox_dir,
+        store_path,
+        templates_dir,
+        otp,
+        key,
+        max_attempts: max_attempts as u32,
+    })
+}
+
+/// Removes `.` and `dir/..` pairs so that messages show `outbox/x.eml`, not
+/// `config/../outbox/x.eml`. Leading `..` (above the working directory) are kept.
+fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
+    }
+}
+
+fn check_sender(r: &Reporter<'_>, raw: Option<RawSender>) -> Result<Sender, ConfigError> {
+    let missing = || {
+        r.error(
+            None,
+            "[sender] from is missing".into(),
+            Some("add a [sender] table with from = \"Your Name <you@example.org>\"".into()),
+        )
+    };
+    let raw = raw.ok_or_else(missing)?;
+    let from = raw.from.ok_or_else(missing)?;
+    let from_box = mailbox(r, &from, "[sender] from")?;
+    let reply_to = raw
+        .reply_to
+        .map(|v| mailbox(r, &v, "[sender] reply_to"))
+        .transpose()?;
+    Ok(Sender {
+        from: from_box,
+        reply_to,
+    })
+}
+
+fn mailbox(r: &Reporter<'_>, v: &Spanned<String>, key: &str) -> Result<Mailbox, ConfigError> {
+    let hint =
+        "write a mailbox such as \"Example Admin <admin@example.org>\" or \"admin@example.org\"";
+    if v.get_ref().contains(['\r', '\n']) {
+        return Err(r.at(v, format!("{key} contains a line break"), hint));
+    }
+    v.get_ref().parse::<Mailbox>().map_err(|e| {
+        r.at(
+            v,
+            format!("{key} = {:?} is not a valid mailbox ({e})", v.get_ref()),
+            hint,
+        )
+    })
+}
+
+fn check_smtp(
+    r: &Reporter<'_>,
+    smtp: Spanned<RawSmtp>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<SmtpSettings, ConfigError> {
+    let table_span = smtp.span();
+    let smtp = smtp.into_inner();
+    let host = smtp.host.ok_or_else(|| {
+        r.error(
+            Some(table_span.clone()),
+            "[smtp] host is missing".into(),
+            Some(
+                "set host = \"smtp.example.org\", or remove the [smtp] table to write mail to \
+                 the outbox instead"
+                    .into(),
+            ),
+        )
+    })?;
+    let host_str = host.get_ref().trim().to_string();
+    if host_str.is_empty() || host_str.contains(|c: char| c.is_whitespace() || c == '/') {
+        return Err(r.at(
+            &host,
+            format!("[smtp] host = {:?} is not a host name", host.get_ref()),
+            "write just the server's name, e.g. host = \"smtp.gmail.com\"",
+        ));
+    }
+
+    let port = match &smtp.port {
+        Some(p) => {
+            let n = *p.get_ref();
+            if !(1..=65535).contains(&n) {
+                return Err(r.at(
+                    p,
+                    format!("[smtp] port = {n} is out of range"),
+                    "use 465 (TLS from the first byte) or 587 (STARTTLS)",
+                ));
+            }
+            Some((n as u16, p.span()))
+        }
+        None => None,
+    };
+
+    let security = match &smtp.security {
+        Some(s) => Some(match s.get_ref().to_ascii_lowercase().as_str() {
+            "tls" | "ssl" | "smtps" | "implicit" => Security::Tls,
+            "starttls" => Security::StartTls,
+            other => {
+                return Err(r.at(
+                    s,
+                    format!("[smtp] security = {other:?} is not one of \"tls\", \"starttls\""),
+                    "securemail only sends over verified TLS: use \"tls\" (port 465) or \
+                     \"starttls\" (port 587)",
+                ));
+            }
+        }),
+        None => None,
+    };
+
+    let (port, security) = match (port, security) {
+        (None, None) => (465, Security::Tls),
+        (None, Some(Security::Tls)) => (465, Security::Tls),
+        (None, Some(Security::StartTls)) => (587, Security::StartTls),
+        (Some((465, _)), None) => (465, Security::Tls),
+        (Some((587, _)), None) => (587, Security::StartTls),
+        (Some((p, span)), None) => {
+            return Err(r.error(
+                Some(span),
+                format!("[smtp] port = {p} needs an explicit security setting"),
+                Some(format!(
+                    "securemail infers security only for ports 465 and 587; add security = \
+                     \"tls\" if port {p} speaks TLS from the first byte, or security = \
+                     \"starttls\" if it upgrades with STARTTLS"
+                )),
+            ));
+        }
+        (Some((465, span)), Some(Security::StartTls)) => {
+            return Err(r.error(
+                Some(span),
+                "[smtp] port = 465 with security = \"starttls\": port 465 speaks TLS from the first byte".into(),
+                Some("use security = \"tls\" with port 465, or port = 587 with security = \"starttls\"".into()),
+            ));
+        }
+        (Some((587, span)), Some(Security::Tls)) => {
+            return Err(r.error(
+                Some(span),
+                "[smtp] port = 587 with security = \"tls\": port 587 expects STARTTLS".into(),
+                Some("use security = \"starttls\" with port 587, or port = 465 with security = \"tls\"".into()),
+            ));
+        }
+        (Some((p, _)), Some(s)) => (p, s),
+    };
+
+    let password_env = smtp.password_env;
+    let password_command = smtp.password_command;
+    let login = match smtp.username {
+        None => {
+            if let Some(v) = password_env.as_ref().or(password_command.as_ref()) {
+                return Err(r.at(
+                    v,
+                    "a password source is set but [smtp] username is missing".into(),
+                    "add username = \"you@example.org\", or remove the password setting if the \
+                     server needs no login",
+                ));
+            }
+            None
+        }
+        Some(user) => {
+            let name = user.get_ref().clone();
+            if name.is_empty() || name.contains(['\r', '\n', '\0']) {
+                return Err(r.at(
+                    &user,
+                    "[smtp] username is empty or contains a control character".into(),
+                    "write the login name, usually your full address",
+                ));
+            }
+            let source = match (password_env, password_command) {
+                (Some(_), Some(cmd)) => {
+                    return Err(r.at(
+                        &cmd,
+                        "both password_env and password_command are set".into(),
+                        "keep one of them: securemail would not know which to trust",
+                    ));
+                }
+                (Some(env), None) => {
+                    let var = env.get_ref().clone();
+                    if var.is_empty() || var.contains(['=', '\0']) {
+                        return Err(r.at(
+                            &env,
+                            format!("[smtp] password_env = {var:?} is not an environment variable name"),
+                            "name the variable that holds the password, e.g. password_env = \"SECUREMAIL_PASSWORD\"",
+                        ));
+                    }
+                    PasswordSource::Env(var)
+                }
+                (None, Some(cmd)) => {
+                    if cmd.get_ref().trim().is_empty() {
+                        return Err(r.at(
+                            &cmd,
+                            "[smtp] password_command is empty".into(),
+                            "give a command that prints the password, e.g. \"pass show mail/gmail\"",
+                        ));
+                    }
+                    PasswordSource::Command(cmd.get_ref().clone())
+                }
+                (None, None) => PasswordSource::Prompt,
+            };
+            Some((name, source))
+        }
+    };
+
+    let ca_file = smtp.ca_file.map(|v| resolve(v.get_ref()));
+    let timeout = int_in(
+        r,
+        smtp.timeout_secs,
+        "[smtp] timeout_secs",
+        1..=3600,
+        30,
+        "give a number of seconds, e.g. timeout_secs = 30",
+    )?;
+    let hello_name = match smtp.hello_name {
+        Some(v) => {
+            let s = v.get_ref();
+            if s.is_empty()
+                || !s
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+            {
+                return Err(r.at(
+                    &v,
+                    format!("[smtp] hello_name = {s:?} is not a domain name"),
+                    "use this machine's fully qualified name, or remove the key to say \"localhost\"",
+                ));
+            }
+            s.clone()
+        }
+        None => "localhost".to_string(),
+    };
+
+    Ok(SmtpSettings {
+        host: host_str,
+        port,
+        security,
+        login,
+        ca_file,
+        timeout: Duration::from_secs(timeout as u64),
+        hello_name,
+    })
+}
+
+fn check_otp(r: &Reporter<'_>, raw: RawOtp) -> Result<OtpPolicy, ConfigError> {
+    let issuer = match raw.issuer {
+        Some(v) => {
+            let s = v.get_ref().trim();
+            if s.is_empty() || s.contains([':', '\r', '\n']) {
+                return Err(r.at(
+                    &v,
+                    format!(
+                        "[otp] issuer = {:?} must be non-empty and contain no ':'",
+                        v.get_ref()
+                    ),
+                    "authenticator apps show the issuer above the code: use your service's name",
+                ));
+            }
+            s.to_string()
+        }
+        None => "securemail".to_string(),
+    };
+    let digits = int_in(
+        r,
+        raw.digits,
+        "[otp] digits",
+        6..=8,
+        6,
+        "use 6: many authenticator apps (Google Authenticator among them) ignore other values",
+    )?;
+    let period = int_in(
+        r,
+        raw.period,
+        "[otp] period",
+        15..=300,
+        30,
+        "use 30: many authenticator apps ignore other values",
+    )?;
+    let skew = int_in(
+        r,
+        raw.skew,
+        "[otp] skew",
+        0..=3,
+        1,
+        "1 step either side (RFC 6238's recommendation) absorbs clock drift",
+    )?;
+    let algorithm = match raw.algorithm {
+        None => OtpAlgorithm::Sha1,
+        Some(v) => OtpAlgorithm::parse(v.get_ref()).ok_or_else(|| {
+            r.at(
+                &v,
+                format!(
+                    "[otp] algorithm = {:?} is not SHA1, SHA256 or SHA512",
+                    v.get_ref()
+                ),
+                "use \"SHA1\": it is what authenticator apps implement",
+            )
+        })?,
+    };
+    let ttl = duration(r, raw.ttl, "[otp] ttl", "24h")?;
+    Ok(OtpPolicy {
+        issuer,
+        params: OtpParams {
+            algorithm,
+            digits: digits as u8,
+            period: period as u64,
+        },
+        skew: skew as u8,
+        ttl,
+    })
+}
+
+fn check_key(r: &Reporter<'_>, raw: RawKey) -> Result<KeyPolicy, ConfigError> {
+    let length = int_in(
+        r,
+        raw.length,
+        "[key] length",
+        MIN_KEY_LENGTH as i64..=MAX_KEY_LENGTH as i64,
+        12,
+        "each character carries 5 bits; 10 characters (50 bits) is the least securemail sends",
+    )?;
+    let ttl = duration(r, raw.ttl, "[key] ttl", "24h")?;
+    Ok(KeyPolicy {
+        length: length as usize,
+        ttl,
+    })
+}
+
+fn int_in(
+    r: &Reporter<'_>,
+    v: Option<Spanned<i64>>,
+    key: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+    hint: &str,
+) -> Result<i64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(v) if range.contains(v.get_ref()) => Ok(*v.get_ref()),
+        Some(v) => Err(r.at(
+            &v,
+            format!(
+                "{key} = {} is out of range ({}..={})",
+                v.get_ref(),
+                range.start(),
+                range.end()
+            ),
+            hint,
+        )),
+    }
+}
+
+fn duration(
+    r: &Reporter<'_>,
+    v: Option<Spanned<String>>,
+    key: &str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let hint = "write a duration such as \"24h\", \"90m\" or \"2d 12h\"";
+    let Some(v) = v else {
+        return humantime::parse_duration(default)
+            .map_err(|e| r.error(None, format!("{key}: {e}"), None));
+    };
+    match humantime::parse_duration(v.get_ref()) {
+        Ok(d) if d >= Duration::from_secs(60) && d <= Duration::from_secs(366 * 86400) => Ok(d),
+        Ok(_) => Err(r.at(
+            &v,
+            format!(
+                "{key} = {:?} is out of range (1 minute to 1 year)",
+                v.get_ref()
+            ),
+            hint,
+        )),
+        Err(e) => Err(r.at(
+            &v,
+            format!("{key} = {:?} is not a duration ({e})", v.get_ref()),
+            hint,
+        )),
+    }
+}
+
+fn path_value(
+    r: &Reporter<'_>,
+    v: Option<Spanned<String>>,
+    key: &str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    match v {
+        None => Ok(default.to_string()),
+        Some(v) if v.get_ref().trim().is_empty() || v.get_ref().contains('\0') => Err(r.at(
+            &v,
+            format!("{key} is empty"),
+            "give a path; relative paths are resolved against the config file's directory",
+        )),
+        Some(v) => Ok(v.into_inner()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(src: &str) -> Result<Settings, ConfigError> {
+        parse(Path::new("config/account.toml"), src)
+    }
+
+    const MIN: &str = "[sender]\nfrom = \"Admin <admin@example.org>\"\n";
+
+    #[test]
+    fn minimal_config_means_outbox_and_defaults() {
+        let s = parse_str(MIN).unwrap();
+        assert!(matches!(s.delivery, Delivery::Outbox));
+        assert_eq!(s.outbox_dir, Path::new("config/outbox"));
+        assert_eq!(s.store_path, Path::new("config/securemail.db"));
+        assert_eq!(s.otp.params.digits, 6);
+        assert_eq!(s.otp.params.period, 30);
+        assert_eq!(s.otp.skew, 1);
+        assert_eq!(s.key.ttl, Duration::from_secs(86400));
+        assert_eq!(s.max_attempts, 5);
+    }
+
+    #[test]
+    fn security_is_inferred_from_port() {
+        let tls = parse_str(&format!("{MIN}[smtp]\nhost = \"h\"\nport = 465\n")).unwrap();
+        let Delivery::Smtp(tls) = tls.delivery else {
+            panic!()
+        };
+        assert_eq!(tls.security, Security::Tls);
+        let st = parse_str(&format!("{MIN}[smtp]\nhost = \"h\"\nport = 587\n")).unwrap();
+        let Delivery::Smtp(st) = st.delivery else {
+            panic!()
+        };
+        assert_eq!(st.security, Security::StartTls);
+    }
+
+    #[test]
+    fn other_ports_need_explicit_security() {
+        let e = parse_str(&format!("{MIN}[smtp]\nhost = \"h\"\nport = 2525\n")).unwrap_err();
+        assert_eq!(e.at, Some(Position { line: 5, column: 8 }));
+        assert!(e.message.contains("needs an explicit security"), "{e}");
+        let ok = parse_str(&format!(
+            "{MIN}[smtp]\nhost = \"h\"\nport = 2525\nsecurity = \"starttls\"\n"
+        ))
+        .unwrap();
+        assert!(matches!(
+            ok.delivery,
+            Delivery::Smtp(SmtpSettings { port: 2525, .. })
+        ));
+    }
+
+    #[test]
+    fn mismatched_port_and_security_is_refused() {
+        let e = parse_str(&format!(
+            "{MIN}[smtp]\nhost = \"h\"\nport = 465\nsecurity = \"starttls\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("config/account.toml:5:8: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn plaintext_is_not_a_choice() {
+        let e = parse_str(&format!(
+            "{MIN}[smtp]\nhost = \"h\"\nport = 25\nsecurity = \"none\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("not one of"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_names_key_table_and_line() {
+        let e = parse_str(&format!("{MIN}[smtp]\nhots = \"h\"\n")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config/account.toml:4:1: unknown key `hots` in [smtp]"
+        );
+        assert!(e.hint().unwrap().contains("host"), "{:?}", e.hint());
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = parse_str("[sender\nfrom = 1").unwrap_err();
+        assert_eq!(e.at.map(|p| p.line), Some(1));
+        assert!(e.message.starts_with("invalid TOML"), "{e}");
+    }
+
+    #[test]
+    fn missing_from_is_reported() {
+        let e = parse_str("[otp]\ndigits = 6\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config/account.toml: [sender] from is missing"
+        );
+    }
+
+    #[test]
+    fn bad_mailbox_is_reported_at_value() {
+        let e = parse_str("[sender]\nfrom = \"not an address\"\n").unwrap_err();
+        assert_eq!(e.at, Some(Position { line: 2, column: 8 }));
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        let e = parse_str(&format!("{MIN}[key]\nlength = 6\n")).unwrap_err();
+        assert!(
+            e.message.contains("[key] length = 6 is out of range"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn password_sources_are_exclusive() {
+        let e = parse_str(&format!(
+            "{MIN}[smtp]\nhost = \"h\"\nusername = \"u\"\npassword_env = \"P\"\npassword_command = \"echo\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("both password_env and password_command"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn paths_are_cleaned() {
+        assert_eq!(clean(Path::new("config/../outbox")), Path::new("outbox"));
+        assert_eq!(clean(Path::new("./../x/./y")), Path::new("../x/y"));
+        assert_eq!(clean(Path::new("a/..")), Path::new("."));
+        assert_eq!(clean(Path::new("/../a")), Path::new("/a"));
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let s = parse(
+            Path::new("/etc/securemail/account.toml"),
+            &format!("{MIN}[store]\npath = \"../var/codes.db\"\n[outbox]\ndir = \"/tmp/out\"\n"),
+        )
+        .unwrap();
+        assert_eq!(s.store_path, Path::new("/etc/var/codes.db"));
+        assert_eq!(s.outbox_dir, Path::new("/tmp/out"));
+    }
+}

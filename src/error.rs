@@ -1,0 +1,88 @@
+//! The one error type the binary sees.
+//!
+//! Each module has its own error enum carrying the file, field or value involved; this wraps
+//! them so that `main` can print `securemail: error: <what>` and `hint: <how to fix>` once and
+//! exit with the documented code (see [`crate::exit`]).
+
+use crate::config::ConfigError;
+use crate::exit;
+use crate::message::MessageError;
+use crate::secret::RandomError;
+use crate::store::StoreError;
+use crate::transport::TransportError;
+use crate::verify::{Refusal, VerifyError};
+
+/// Anything that stops a securemail command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line is wrong.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    /// Input data (not the config) is wrong.
+    #[error("{message}")]
+    Input {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Message(#[from] MessageError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("code refused: {0}")]
+    Refused(Refusal),
+    #[error("{0}")]
+    Verify(VerifyError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    /// A terminal prompt failed.
+    #[error("cannot read from the terminal: {0}")]
+    Prompt(String),
+}
+
+impl From<VerifyError> for Error {
+    fn from(e: VerifyError) -> Error {
+        match e {
+            VerifyError::Refused(r) => Error::Refused(r),
+            VerifyError::Store(s) => Error::Store(s),
+            other => Error::Verify(other),
+        }
+    }
+}
+
+impl Error {
+    /// The process exit code (sysexits).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage { .. } | Error::Prompt(_) => exit::USAGE,
+            Error::Input { .. } => exit::DATAERR,
+            Error::Config(e) => e.exit_code(),
+            Error::Message(e) => e.exit_code(),
+            Error::Transport(e) => e.exit_code(),
+            Error::Store(e) => e.exit_code(),
+            Error::Refused(r) => r.exit_code(),
+            Error::Verify(_) => exit::IOERR,
+            Error::Random(_) => exit::SOFTWARE,
+        }
+    }
+
+    /// How to fix it, when we can say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Usage { hint, .. } | Error::Input { hint, .. } => hint.clone(),
+            Error::Config(e) => e.hint().map(str::to_string),
+            Error::Message(e) => e.hint(),
+            Error::Transport(e) => e.hint(),
+            Error::Store(e) => e.hint(),
+            Error::Refused(r) => r.hint(),
+            Error::Verify(_) => Some("the store's key file may have been replaced; restore the one that belongs to this database".into()),
+            Error::Random(_) | Error::Prompt(_) => None,
+        }
+    }
+}

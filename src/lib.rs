@@ -1,0 +1,93 @@
+//! securemail: send one-time codes over verified-TLS SMTP and verify what comes back.
+//!
+//! The binary (`src/main.rs`) only parses arguments and reports errors; everything else is
+//! here, one module per concept:
+//!
+//! - [`config`]: `config/account.toml` → one checked [`config::Settings`];
+//! - [`secret`]: the redacting [`secret::Secret`] wrapper and the OS CSPRNG;
+//! - [`otp`] and [`key`]: TOTP enrolments and random one-time keys;
+//! - [`qr`]: QR codes as small PNGs;
+//! - [`message`]: templates and MIME;
+//! - [`transport`]: SMTP over verified TLS, or the local outbox;
+//! - [`store`]: the SQLite record of issued codes, secrets sealed;
+//! - [`verify`]: the acceptance rules;
+//! - [`cli`]: one file per subcommand.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod exit;
+pub mod key;
+pub mod message;
+pub mod otp;
+pub mod qr;
+pub mod secret;
+pub mod store;
+pub mod transport;
+pub mod verify;
+
+pub use cli::Cli;
+pub use error::Error;
+
+/// Which kind of one-time code a record or mail is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodeKind {
+    /// A TOTP enrolment: secret + QR for an authenticator app.
+    Otp,
+    /// A random one-time key.
+    Key,
+}
+
+impl CodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeKind::Otp => "otp",
+            CodeKind::Key => "key",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CodeKind> {
+        match s {
+            "otp" => Some(CodeKind::Otp),
+            "key" => Some(CodeKind::Key),
+            _ => None,
+        }
+    }
+
+    /// For people: "TOTP enrolment" / "one-time key".
+    pub fn describe(self) -> &'static str {
+        match self {
+            CodeKind::Otp => "TOTP enrolment",
+            CodeKind::Key => "one-time key",
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    cli::run(cli)
+}
+
+/// An I/O error as a short phrase, without Rust's "(os error N)" suffix.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        NotFound => "no such file or directory".into(),
+        PermissionDenied => "permission denied".into(),
+        AlreadyExists => "it already exists".into(),
+        IsADirectory => "it is a directory".into(),
+        NotADirectory => "a parent is not a directory".into(),
+        ReadOnlyFilesystem => "the file system is read-only".into(),
+        StorageFull => "the disk is full".into(),
+        InvalidData => "it is not valid UTF-8".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `securemail` binary against a real SMTP server on 127.0.0.1 that
+//! speaks TLS with certificates generated per run, the real SQLite store, and independent
+//! decoders (mail-parser, png, rqrr, an RFC 6238 implementation written here).
+
+mod support;
+
+mod config_errors;
+mod outbox;
+mod reply;
+mod send;
+mod tls_refusals;

@@ -1,0 +1,220 @@
+//! Sending over real TLS to the in-process server, checking what it received.
+
+use crate::support::{self, Ca, Env, Mode, SMTP_USER, decode_mail, server};
+
+fn send_and_receive(
+    mode: Mode,
+    security: &str,
+    kind: &str,
+) -> (Env, support::server::Received, String) {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(mode, &ca);
+    let env = Env::smtp(&srv, security, &ca);
+    let r = env.run(&["send", kind, "--to", "Alice <alice@example.org>"]);
+    r.expect(0);
+    let log = srv.log();
+    assert_eq!(log.mails.len(), 1, "one mail received");
+    assert_eq!(log.tls_sessions, 1);
+    // AUTH happened over TLS, before MAIL.
+    let auth = log
+        .commands
+        .iter()
+        .position(|c| c.starts_with("AUTH"))
+        .expect("AUTH sent");
+    let mail = log
+        .commands
+        .iter()
+        .position(|c| c.starts_with("MAIL FROM"))
+        .expect("MAIL sent");
+    assert!(auth < mail);
+    let received = log.mails[0].clone();
+    (env, received, r.stdout())
+}
+
+#[test]
+fn otp_over_implicit_tls() {
+    let (env, received, stdout) = send_and_receive(Mode::Tls, "tls", "--otp");
+    assert!(
+        stdout.starts_with("sent the TOTP enrolment to alice@example.org via localhost:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(TLSv1.3)") && stdout.contains("250 2.0.0 queued"),
+        "{stdout}"
+    );
+    assert_eq!(received.from, "admin@example.org");
+    assert_eq!(received.to, vec!["alice@example.org"]);
+
+    let mail = decode_mail(&received.data);
+    assert_eq!(mail.subject, "Set up two-step verification for Example");
+    assert_eq!(mail.to, "alice@example.org");
+    assert!(
+        mail.qr
+            .starts_with("otpauth://totp/Example:alice%40example.org?secret="),
+        "{}",
+        mail.qr
+    );
+    assert!(mail.qr.ends_with("&issuer=Example"), "{}", mail.qr);
+    let secret = support::otpauth_secret(&mail.qr);
+    assert_eq!(secret.len(), 20, "160-bit secret");
+    // The text part carries the same secret for people who cannot scan.
+    let b32 = mail
+        .qr
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let grouped: Vec<String> = b32
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    assert!(mail.text.contains(&grouped.join(" ")), "{}", mail.text);
+    assert!(mail.png.len() < 1024, "PNG is {} bytes", mail.png.len());
+
+    // The code computed here from the decoded secret verifies.
+    let code = support::totp(&secret, support::now());
+    env.run(&["reply", "--to", "alice@example.org", "--code", &code])
+        .expect(0);
+}
+
+#[test]
+fn key_over_starttls() {
+    let (env, received, stdout) = send_and_receive(Mode::StartTls, "starttls", "--key");
+    assert!(
+        stdout.starts_with("sent the one-time key to alice@example.org via localhost:"),
+        "{stdout}"
+    );
+    let mail = decode_mail(&received.data);
+    assert_eq!(mail.subject, "Your one-time key for Example");
+    // The QR carries the key shown in the text part.
+    let key = mail.qr.clone();
+    assert_eq!(key.len(), 14, "{key}");
+    assert!(mail.text.contains(&key), "{}", mail.text);
+    assert!(
+        key.chars()
+            .all(|c| c == '-' || "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(c))
+    );
+    // Typed back in lower case without dashes, it still verifies.
+    let typed = key.replace('-', " ").to_lowercase();
+    env.run(&["reply", "--to", "alice@example.org", "--code", &typed])
+        .expect(0);
+}
+
+#[test]
+fn starttls_happens_before_auth_and_mail() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::StartTls, &ca);
+    let env = Env::smtp(&srv, "starttls", &ca);
+    env.run(&["send", "--key", "--to", "bob@example.org"])
+        .expect(0);
+    let log = srv.log();
+    let cmds: Vec<&str> = log
+        .commands
+        .iter()
+        .map(|c| c.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(&cmds[..3], ["EHLO", "STARTTLS", "EHLO"], "{cmds:?}");
+    assert_eq!(cmds[3], "AUTH");
+}
+
+#[test]
+fn wrong_password_is_refused_with_77_and_nothing_sent() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let mut env = Env::smtp(&srv, "tls", &ca);
+    env.env = vec![("SECUREMAIL_TEST_PASSWORD".into(), "wrong".into())];
+    let r = env.run(&["send", "--otp", "--to", "alice@example.org"]);
+    r.expect(77);
+    assert_eq!(
+        r.stderr(),
+        "securemail: error: the server refused the login: 535 Invalid credentials\n\
+         hint: check [smtp] username and the password; Gmail and other providers with 2-step \
+         verification need an app password (Google account → Security → App passwords)\n"
+    );
+    let log = srv.log();
+    assert_eq!(log.mail_from_count(), 0);
+    assert_eq!(log.auth_failures, 1);
+    assert!(!r.stderr().contains("wrong"), "the password never appears");
+}
+
+#[test]
+fn missing_password_env_is_a_config_error() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let mut env = Env::smtp(&srv, "tls", &ca);
+    env.env.clear();
+    let r = env.run(&["send", "--otp", "--to", "alice@example.org"]);
+    r.expect(78);
+    assert!(r.stderr().starts_with("securemail: error: the environment variable SECUREMAIL_TEST_PASSWORD (from [smtp] password_env) is not set\n"), "{}", r.stderr());
+    assert_eq!(
+        srv.log().connections,
+        0,
+        "no connection before the password is known"
+    );
+}
+
+#[test]
+fn refused_recipient_is_69_and_leaves_no_pending_code() {
+    let ca = Ca::new("securemail test CA");
+    let mut opts = support::Options::new(Mode::Tls, ca.leaf(&["localhost"]));
+    opts.rcpt_always.insert("nobody@example.org".into(), 550);
+    let srv = support::Server::start(opts);
+    let env = Env::smtp(&srv, "tls", &ca);
+    let r = env.run(&["send", "--key", "--to", "nobody@example.org"]);
+    r.expect(69);
+    assert!(r.stderr().starts_with("securemail: error: the server refused RCPT TO: 550 scripted refusal of <nobody@example.org>\n"), "{}", r.stderr());
+    let r = env.run(&[
+        "reply",
+        "--to",
+        "nobody@example.org",
+        "--code",
+        "AAAA-AAAA-AAAA",
+    ]);
+    r.expect(1);
+    assert!(r.stderr().contains("no code was sent"), "{}", r.stderr());
+}
+
+#[test]
+fn header_injection_is_refused_before_anything_happens() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let env = Env::smtp(&srv, "tls", &ca);
+    for args in [
+        vec![
+            "send",
+            "--otp",
+            "--to",
+            "a@example.org",
+            "--subject",
+            "hi\r\nBcc: evil@example.org",
+        ],
+        vec![
+            "send",
+            "--otp",
+            "--to",
+            "a@example.org",
+            "--name",
+            "A\nBcc: evil@example.org",
+        ],
+        vec![
+            "send",
+            "--otp",
+            "--to",
+            "a@example.org\r\nBcc: evil@example.org",
+        ],
+    ] {
+        let r = env.run(&args);
+        r.expect(65);
+        assert!(
+            r.stderr()
+                .contains("contains a line break or control character"),
+            "{}",
+            r.stderr()
+        );
+    }
+    assert_eq!(srv.log().connections, 0);
+    let _ = SMTP_USER;
+}

@@ -1,0 +1,337 @@
+//! A real SMTP server inside the test process, on 127.0.0.1.
+//!
+//! The SMTP session state machine is the `mailin` crate (the engine under `mailin-embedded`);
+//! this file only does the I/O: a rustls server stream from the first byte ([`Mode::Tls`]), a
+//! plain stream upgraded when mailin asks for STARTTLS ([`Mode::StartTls`]), or a plain stream
+//! that never offers STARTTLS ([`Mode::NoStartTls`]). Everything the server receives is logged,
+//! so tests assert on the bytes that actually arrived.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use mailin::{Action, AuthMechanism, Handler, Response, SessionBuilder};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use super::pki::ServerCert;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// TLS from the first byte (port 465 style).
+    Tls,
+    /// Plaintext greeting, STARTTLS offered (port 587 style).
+    StartTls,
+    /// Plaintext, STARTTLS never offered.
+    NoStartTls,
+}
+
+/// How the server behaves.
+#[derive(Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub cert: ServerCert,
+    /// Username and password accepted by AUTH PLAIN/LOGIN; `None`: no AUTH offered.
+    pub auth: Option<(String, String)>,
+    /// Scripted RCPT replies per address (lower case): each RCPT pops the next code, then 250.
+    pub rcpt_script: HashMap<String, VecDeque<u16>>,
+    /// RCPT reply for these addresses, every time.
+    pub rcpt_always: HashMap<String, u16>,
+}
+
+impl Options {
+    pub fn new(mode: Mode, cert: ServerCert) -> Options {
+        Options {
+            mode,
+            cert,
+            auth: Some(("user@example.org".into(), "correct horse".into())),
+            rcpt_script: HashMap::new(),
+            rcpt_always: HashMap::new(),
+        }
+    }
+}
+
+/// One message as the server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+/// What the server saw.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub connections: usize,
+    /// Every command line received (not message data), without CRLF.
+    pub commands: Vec<String>,
+    pub mails: Vec<Received>,
+    pub auth_failures: usize,
+    pub tls_sessions: usize,
+}
+
+impl Log {
+    pub fn mail_from_count(&self) -> usize {
+        self.commands
+            .iter()
+            .filter(|c| c.to_ascii_uppercase().starts_with("MAIL FROM"))
+            .count()
+    }
+}
+
+/// A running server; stops when dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<Log>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    pub fn start(options: Options) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tls = Arc::new(
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(options.cert.chain.clone(), options.cert.key.clone_key())
+                .unwrap(),
+        );
+        let options = Arc::new(Mutex::new(options));
+        {
+            let log = Arc::clone(&log);
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let log = Arc::clone(&log);
+                    let tls = Arc::clone(&tls);
+                    let options = Arc::clone(&options);
+                    thread::spawn(move || {
+                        log.lock().unwrap().connections += 1;
+                        let _ = serve(conn, tls, options, log);
+                    });
+                }
+            });
+        }
+        Server { addr, log, stop }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+struct Recorder {
+    log: Arc<Mutex<Log>>,
+    options: Arc<Mutex<Options>>,
+    from: String,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Recorder {
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
+        self.from = from.to_string();
+        self.to.clear();
+        self.data.clear();
+        mailin::response::OK
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        let key = to.to_ascii_lowercase();
+        let mut opts = self.options.lock().unwrap();
+        let code = opts
+            .rcpt_always
+            .get(&key)
+            .copied()
+            .or_else(|| opts.rcpt_script.get_mut(&key).and_then(|q| q.pop_front()));
+        match code {
+            Some(c) if c != 250 => Response::custom(c, format!("scripted refusal of <{to}>")),
+            _ => {
+                self.to.push(to.to_string());
+                mailin::response::OK
+            }
+        }
+    }
+
+    fn data(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        self.log.lock().unwrap().mails.push(Received {
+            from: std::mem::take(&mut self.from),
+            to: std::mem::take(&mut self.to),
+            data: std::mem::take(&mut self.data),
+        });
+        Response::custom(250, "2.0.0 queued".into())
+    }
+
+    fn auth_plain(&mut self, _authz: &str, user: &str, pass: &str) -> Response {
+        self.check(user, pass)
+    }
+
+    fn auth_login(&mut self, user: &str, pass: &str) -> Response {
+        self.check(user, pass)
+    }
+}
+
+impl Recorder {
+    fn check(&mut self, user: &str, pass: &str) -> Response {
+        let ok = self
+            .options
+            .lock()
+            .unwrap()
+            .auth
+            .as_ref()
+            .is_some_and(|(u, p)| u == user && p == pass);
+        if ok {
+            mailin::response::AUTH_OK
+        } else {
+            self.log.lock().unwrap().auth_failures += 1;
+            mailin::response::INVALID_CREDENTIALS
+        }
+    }
+}
+
+fn serve(
+    tcp: TcpStream,
+    tls: Arc<ServerConfig>,
+    options: Arc<Mutex<Options>>,
+    log: Arc<Mutex<Log>>,
+) -> io::Result<()> {
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let (mode, auth) = {
+        let o = options.lock().unwrap();
+        (o.mode, o.auth.is_some())
+    };
+    let mut builder = SessionBuilder::new("mx.test");
+    if auth {
+        builder
+            .enable_auth(AuthMechanism::Plain)
+            .enable_auth(AuthMechanism::Login);
+    }
+    if mode == Mode::StartTls {
+        builder.enable_start_tls();
+    }
+    let handler = Recorder {
+        log: Arc::clone(&log),
+        options,
+        from: String::new(),
+        to: Vec::new(),
+        data: Vec::new(),
+    };
+    let ip = tcp.peer_addr()?.ip();
+    let mut session = builder.build(ip, handler);
+
+    let mut conn = match mode {
+        Mode::Tls => {
+            let s = StreamOwned::new(
+                ServerConnection::new(Arc::clone(&tls)).map_err(io::Error::other)?,
+                tcp,
+            );
+            log.lock().unwrap().tls_sessions += 1;
+            session.tls_active();
+            Conn::Tls(Box::new(s))
+        }
+        Mode::StartTls | Mode::NoStartTls => Conn::Plain(tcp),
+    };
+    session.greeting().write_to(&mut conn)?;
+    conn.flush()?;
+
+    let mut reader = BufReader::new(conn);
+    let mut in_data = false;
+    loop {
+        let mut line = Vec::new();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        if !in_data {
+            let text = String::from_utf8_lossy(&line).trim_end().to_string();
+            log.lock().unwrap().commands.push(text);
+        }
+        let response = session.process(&line);
+        match response.action {
+            Action::Reply => {
+                if response.code == 354 {
+                    in_data = true;
+                } else if in_data && line == b".\r\n" {
+                    in_data = false;
+                }
+                response.write_to(reader.get_mut())?;
+                reader.get_mut().flush()?;
+            }
+            Action::NoReply => {}
+            Action::Close => {
+                response.write_to(reader.get_mut())?;
+                reader.get_mut().flush()?;
+                return Ok(());
+            }
+            Action::UpgradeTls => {
+                response.write_to(reader.get_mut())?;
+                reader.get_mut().flush()?;
+                let Conn::Plain(tcp) = reader.into_inner() else {
+                    return Ok(());
+                };
+                let s = StreamOwned::new(
+                    ServerConnection::new(Arc::clone(&tls)).map_err(io::Error::other)?,
+                    tcp,
+                );
+                log.lock().unwrap().tls_sessions += 1;
+                session.tls_active();
+                reader = BufReader::new(Conn::Tls(Box::new(s)));
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Servers that must not get a mail: no STARTTLS, untrusted, mismatched or expired certificates.
+
+use crate::support::{self, Ca, Env, Mode, Options, Server, server};
+
+fn assert_refused(srv: &Server, env: &Env, code: i32, first_line: &str) {
+    let r = env.run(&["send", "--otp", "--to", "alice@example.org"]);
+    r.expect(code);
+    let err = r.stderr();
+    assert_eq!(err.lines().next(), Some(first_line), "{err}");
+    assert!(
+        err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+        "{err}"
+    );
+    let log = srv.log();
+    assert_eq!(log.mail_from_count(), 0, "no MAIL FROM reached the server");
+    assert!(
+        !log.commands.iter().any(|c| c.starts_with("AUTH")),
+        "no credentials were sent"
+    );
+    assert!(log.mails.is_empty());
+    // Nothing pending either: the failed send is recorded as failed, never verifiable.
+    drop(log);
+    let r = env.run(&["reply", "--to", "alice@example.org", "--code", "123456"]);
+    r.expect(1);
+    assert!(r.stderr().contains("no code was sent"), "{}", r.stderr());
+}
+
+#[test]
+fn server_without_starttls_gets_nothing() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::NoStartTls, &ca);
+    let env = Env::smtp(&srv, "starttls", &ca);
+    assert_refused(
+        &srv,
+        &env,
+        69,
+        &format!(
+            "securemail: error: localhost:{} does not offer STARTTLS; nothing was sent",
+            srv.port()
+        ),
+    );
+}
+
+#[test]
+fn untrusted_ca_gets_nothing_implicit_tls() {
+    let trusted = Ca::new("trusted CA");
+    let other = Ca::new("some other CA");
+    let srv = Server::start(Options::new(Mode::Tls, other.leaf(&["localhost"])));
+    let env = Env::smtp(&srv, "tls", &trusted);
+    assert_refused(
+        &srv,
+        &env,
+        77,
+        "securemail: error: the certificate of localhost is not signed by a trusted CA",
+    );
+}
+
+#[test]
+fn untrusted_ca_gets_nothing_starttls() {
+    let trusted = Ca::new("trusted CA");
+    let other = Ca::new("some other CA");
+    let srv = Server::start(Options::new(Mode::StartTls, other.leaf(&["localhost"])));
+    let env = Env::smtp(&srv, "starttls", &trusted);
+    assert_refused(
+        &srv,
+        &env,
+        77,
+        "securemail: error: the certificate of localhost is not signed by a trusted CA",
+    );
+}
+
+#[test]
+fn self_signed_certificate_gets_nothing() {
+    let trusted = Ca::new("trusted CA");
+    let srv = Server::start(Options::new(
+        Mode::Tls,
+        support::pki::self_signed(&["localhost"]),
+    ));
+    let env = Env::smtp(&srv, "tls", &trusted);
+    assert_refused(
+        &srv,
+        &env,
+        77,
+        "securemail: error: the certificate of localhost is not signed by a trusted CA",
+    );
+}
+
+#[test]
+fn wrong_hostname_gets_nothing() {
+    let ca = Ca::new("securemail test CA");
+    let srv = Server::start(Options::new(Mode::Tls, ca.leaf(&["mail.elsewhere.test"])));
+    let env = Env::smtp(&srv, "tls", &ca);
+    assert_refused(
+        &srv,
+        &env,
+        77,
+        "securemail: error: the certificate presented by localhost is not valid for that name",
+    );
+}
+
+#[test]
+fn expired_certificate_gets_nothing() {
+    let ca = Ca::new("securemail test CA");
+    let srv = Server::start(Options::new(
+        Mode::StartTls,
+        ca.expired_leaf(&["localhost"]),
+    ));
+    let env = Env::smtp(&srv, "starttls", &ca);
+    assert_refused(
+        &srv,
+        &env,
+        77,
+        "securemail: error: the certificate of localhost has expired",
+    );
+}
+
+#[test]
+fn plaintext_server_on_a_tls_port_gets_nothing() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::StartTls, &ca);
+    let env = Env::smtp(&srv, "tls", &ca);
+    assert_refused(
+        &srv,
+        &env,
+        77,
+        &format!(
+            "securemail: error: localhost:{} did not answer with TLS",
+            srv.port()
+        ),
+    );
+}
+
+#[test]
+fn connection_refused_is_temporary() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let env = Env::smtp(&srv, "tls", &ca);
+    let port = srv.port();
+    drop(srv);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let r = env.run(&["send", "--otp", "--to", "alice@example.org"]);
+    // The listener may linger for an instant after drop; either way it is a temporary failure.
+    r.expect(75);
+    let _ = port;
+}
