@@ -143,3 +143,53 @@ fn connection_refused_is_temporary() {
     r.expect(75);
     let _ = port;
 }
+
+/// A listener that accepts connections and never says anything.
+fn silent_listener() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+#[test]
+fn a_server_that_never_greets_times_out_with_75() {
+    let ca = Ca::new("securemail test CA");
+    let (listener, port) = silent_listener();
+    let env = Env::new("");
+    std::fs::write(env.path("config/ca.pem"), ca.pem()).unwrap();
+    for (security, stage) in [("starttls", "the greeting"), ("tls", "the TLS handshake")] {
+        env.write_config(&format!(
+            "[smtp]\nhost = \"localhost\"\nport = {port}\nsecurity = \"{security}\"\nca_file = \"ca.pem\"\ntimeout_secs = 1\n"
+        ));
+        let started = std::time::Instant::now();
+        let r = env.run(&["send", "--key", "--to", "alice@example.org"]);
+        r.expect(75);
+        assert_eq!(
+            r.stderr().lines().next().unwrap(),
+            format!("securemail: error: the SMTP server did not answer within 1s during {stage}")
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+    drop(listener);
+}
+
+#[test]
+fn verbose_shows_the_dialogue_but_no_secret() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::StartTls, &ca);
+    let env = Env::smtp(&srv, "starttls", &ca);
+    let r = env.run(&["-v", "send", "--otp", "--to", "alice@example.org"]);
+    r.expect(0);
+    let err = r.stderr();
+    for expected in ["smtp: > STARTTLS", "smtp: < 220", "smtp: > AUTH PLAIN <redacted>", "smtp: < 235", "smtp: > [message: "] {
+        assert!(err.contains(expected), "missing {expected:?} in\n{err}");
+    }
+    let mail = crate::support::decode_mail(&srv.log().mails[0].data);
+    let secret_b32 = mail.qr.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let auth_blob = srv.log().commands.iter().find(|c| c.starts_with("AUTH PLAIN ")).unwrap().clone();
+    let blob = auth_blob.trim_start_matches("AUTH PLAIN ");
+    for secret in [crate::support::SMTP_PASS, blob, &secret_b32, &secret_b32[..8]] {
+        assert!(!err.contains(secret), "{secret:?} leaked into -v output");
+        assert!(!r.stdout().contains(secret), "{secret:?} leaked into stdout");
+    }
+}
