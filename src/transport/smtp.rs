@@ -234,17 +234,16 @@ impl Session {
                         port,
                     });
                 }
+                // The server has nothing to say until asked: bytes already waiting here, or past
+                // the 220 below, came in plaintext from whoever is on the path, and must never
+                // be read as the encrypted server's replies.
+                session.refuse_pending()?;
                 session.write_line("STARTTLS", Stage::StartTls)?;
                 let reply = session.read_reply(Stage::StartTls)?;
                 if reply.code != 220 {
                     return Err(TransportError::StartTlsRefused { reply });
                 }
-                // Anything already received past the 220 came in plaintext from whoever is on the
-                // path, not from the TLS server: it must not be read as the server's reply.
-                let pending = session.buf.len() - session.start;
-                if pending > 0 {
-                    return Err(TransportError::StartTlsInjection { bytes: pending });
-                }
+                session.refuse_pending()?;
                 session.handshake(tls_config).map_err(|e| match e {
                     TransportError::NotTls { host, .. } => TransportError::TlsHandshake {
                         host,
@@ -284,6 +283,14 @@ impl Session {
     fn log(&mut self, line: &str) {
         if let Some(t) = self.trace.as_mut() {
             t(line);
+        }
+    }
+
+    /// Fails if unread bytes sit in the read buffer (see the STARTTLS step of [`Session::open`]).
+    fn refuse_pending(&self) -> Result<(), TransportError> {
+        match self.buf.len() - self.start {
+            0 => Ok(()),
+            bytes => Err(TransportError::StartTlsInjection { bytes }),
         }
     }
 

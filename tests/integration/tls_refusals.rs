@@ -181,15 +181,43 @@ fn verbose_shows_the_dialogue_but_no_secret() {
     let r = env.run(&["-v", "send", "--otp", "--to", "alice@example.org"]);
     r.expect(0);
     let err = r.stderr();
-    for expected in ["smtp: > STARTTLS", "smtp: < 220", "smtp: > AUTH PLAIN <redacted>", "smtp: < 235", "smtp: > [message: "] {
+    for expected in [
+        "smtp: > STARTTLS",
+        "smtp: < 220",
+        "smtp: > AUTH PLAIN <redacted>",
+        "smtp: < 235",
+        "smtp: > [message: ",
+    ] {
         assert!(err.contains(expected), "missing {expected:?} in\n{err}");
     }
     let mail = crate::support::decode_mail(&srv.log().mails[0].data);
-    let secret_b32 = mail.qr.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string();
-    let auth_blob = srv.log().commands.iter().find(|c| c.starts_with("AUTH PLAIN ")).unwrap().clone();
+    let secret_b32 = mail
+        .qr
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let auth_blob = srv
+        .log()
+        .commands
+        .iter()
+        .find(|c| c.starts_with("AUTH PLAIN "))
+        .unwrap()
+        .clone();
     let blob = auth_blob.trim_start_matches("AUTH PLAIN ");
-    for secret in [crate::support::SMTP_PASS, blob, &secret_b32, &secret_b32[..8]] {
+    for secret in [
+        crate::support::SMTP_PASS,
+        blob,
+        &secret_b32,
+        &secret_b32[..8],
+    ] {
         assert!(!err.contains(secret), "{secret:?} leaked into -v output");
-        assert!(!r.stdout().contains(secret), "{secret:?} leaked into stdout");
+        assert!(
+            !r.stdout().contains(secret),
+            "{secret:?} leaked into stdout"
+        );
     }
 }
