@@ -61,6 +61,8 @@ struct RawSmtp {
     ca_file: Option<Spanned<String>>,
     timeout_secs: Option<Spanned<i64>>,
     hello_name: Option<Spanned<String>>,
+    connections: Option<Spanned<i64>>,
+    max_per_minute: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +150,10 @@ pub struct SmtpSettings {
     pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
     pub hello_name: String,
+    /// Parallel connections for batches.
+    pub connections: usize,
+    /// Rate limit across all connections, if any.
+    pub max_per_minute: Option<u32>,
 }
 
 /// How mail leaves this machine.
@@ -199,6 +205,9 @@ pub struct Settings {
     pub key: KeyPolicy,
     pub max_attempts: u32,
 }
+
+/// Parallel SMTP connections for a batch unless `[smtp] connections` says otherwise.
+pub const DEFAULT_CONNECTIONS: usize = 4;
 
 /// Smallest key length we accept: 10 characters of base32 are 50 bits.
 pub const MIN_KEY_LENGTH: usize = 10;
@@ -662,6 +671,26 @@ fn check_smtp(
         None => "localhost".to_string(),
     };
 
+    let connections = int_in(
+        r,
+        smtp.connections,
+        "[smtp] connections",
+        1..=32,
+        DEFAULT_CONNECTIONS as i64,
+        "most providers allow a few parallel connections; Gmail allows about 10",
+    )?;
+    let max_per_minute = match smtp.max_per_minute {
+        None => None,
+        some => Some(int_in(
+            r,
+            some,
+            "[smtp] max_per_minute",
+            1..=100_000,
+            0,
+            "give the provider's sending limit per minute, or remove the key",
+        )? as u32),
+    };
+
     Ok(SmtpSettings {
         host: host_str,
         port,
@@ -670,6 +699,8 @@ fn check_smtp(
         ca_file,
         timeout: Duration::from_secs(timeout as u64),
         hello_name,
+        connections: connections as usize,
+        max_per_minute,
     })
 }
 

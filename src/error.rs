@@ -7,6 +7,7 @@
 use crate::config::ConfigError;
 use crate::exit;
 use crate::message::MessageError;
+use crate::recipients::ListError;
 use crate::secret::RandomError;
 use crate::store::StoreError;
 use crate::transport::TransportError;
@@ -32,6 +33,8 @@ pub enum Error {
     #[error(transparent)]
     Message(#[from] MessageError),
     #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
     Transport(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -41,6 +44,9 @@ pub enum Error {
     Verify(VerifyError),
     #[error(transparent)]
     Random(#[from] RandomError),
+    /// A batch finished but not every recipient got their mail.
+    #[error("{message}")]
+    Incomplete { message: String, code: u8 },
     /// A terminal prompt failed.
     #[error("cannot read from the terminal: {0}")]
     Prompt(String),
@@ -64,11 +70,13 @@ impl Error {
             Error::Input { .. } => exit::DATAERR,
             Error::Config(e) => e.exit_code(),
             Error::Message(e) => e.exit_code(),
+            Error::List(e) => e.exit_code(),
             Error::Transport(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
             Error::Refused(r) => r.exit_code(),
             Error::Verify(_) => exit::IOERR,
             Error::Random(_) => exit::SOFTWARE,
+            Error::Incomplete { code, .. } => *code,
         }
     }
 
@@ -78,10 +86,17 @@ impl Error {
             Error::Usage { hint, .. } | Error::Input { hint, .. } => hint.clone(),
             Error::Config(e) => e.hint().map(str::to_string),
             Error::Message(e) => e.hint(),
+            Error::List(e) => e.hint(),
             Error::Transport(e) => e.hint(),
             Error::Store(e) => e.hint(),
             Error::Refused(r) => r.hint(),
             Error::Verify(_) => Some("the store's key file may have been replaced; restore the one that belongs to this database".into()),
+            Error::Incomplete { code, .. } if *code == exit::TEMPFAIL => Some(
+                "run the same command again later: it sends only to those who have not got their mail".into(),
+            ),
+            Error::Incomplete { .. } => Some(
+                "the lines above say why each failed; after fixing, the same command sends only to those left".into(),
+            ),
             Error::Random(_) | Error::Prompt(_) => None,
         }
     }

@@ -11,10 +11,12 @@
 //! - [`transport`]: SMTP over verified TLS, or the local outbox;
 //! - [`store`]: the SQLite record of issued codes, secrets sealed;
 //! - [`verify`]: the acceptance rules;
+//! - [`recipients`] and [`batch`]: lists, and sending to many over reused connections;
 //! - [`cli`]: one file per subcommand.
 
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -23,6 +25,7 @@ pub mod key;
 pub mod message;
 pub mod otp;
 pub mod qr;
+pub mod recipients;
 pub mod secret;
 pub mod store;
 pub mod transport;
@@ -68,6 +71,14 @@ impl CodeKind {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
     cli::run(cli)
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// An I/O error as a short phrase, without Rust's "(os error N)" suffix.

@@ -264,9 +264,11 @@ impl Store {
                 found: version,
             });
         }
-        // WAL lets readers (status) run beside a writer; FULL sync keeps attempt counters on disk.
+        // WAL lets readers run beside a writer. synchronous = NORMAL: a commit survives the
+        // process being killed at any instant (what resumable batches need); only a power cut
+        // may lose the last few commits, never corrupt the database.
         self.conn
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .map_err(|e| self.err(e))?;
         if version == SCHEMA_VERSION {
             return Ok(());
@@ -370,6 +372,25 @@ impl Store {
         expires: i64,
         message_id: &str,
     ) -> Result<i64, StoreError> {
+        self.insert_sending_after(
+            None, recipient, material, created, expires, message_id, created,
+        )
+    }
+
+    /// [`Store::insert_sending`], and, in the same transaction, [`Store::mark_delivered`] for
+    /// `delivered`: one commit per mail in a batch instead of two, and never more than one
+    /// `sending` record per connection.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_sending_after(
+        &mut self,
+        delivered: Option<i64>,
+        recipient: &str,
+        material: Material<'_>,
+        created: i64,
+        expires: i64,
+        message_id: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
         let (kind, sealed, otp) = match material {
             Material::Otp(s, p) => (
                 CodeKind::Otp,
@@ -382,25 +403,36 @@ impl Store {
                 None,
             ),
         };
-        self.conn
-            .execute(
-                "INSERT INTO codes (recipient, kind, created, expires, attempts, state, sealed, message_id,
-                                    otp_algorithm, otp_digits, otp_period, updated)
-                 VALUES (?1, ?2, ?3, ?4, 0, 'sending', ?5, ?6, ?7, ?8, ?9, ?3)",
-                params![
-                    recipient,
-                    kind.as_str(),
-                    created,
-                    expires,
-                    sealed,
-                    message_id,
-                    otp.map(|p| p.algorithm.as_str()),
-                    otp.map(|p| p.digits),
-                    otp.map(|p| p.period as i64),
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sql_error(&path, e))?;
+        if let Some(id) = delivered {
+            deliver_in(&tx, id, now).map_err(|e| sql_error(&path, e))?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO codes (recipient, kind, created, expires, attempts, state, sealed, message_id,
+                                otp_algorithm, otp_digits, otp_period, updated)
+             VALUES (?1, ?2, ?3, ?4, 0, 'sending', ?5, ?6, ?7, ?8, ?9, ?3)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                recipient,
+                kind.as_str(),
+                created,
+                expires,
+                sealed,
+                message_id,
+                otp.map(|p| p.algorithm.as_str()),
+                otp.map(|p| p.digits),
+                otp.map(|p| p.period as i64),
+            ])
+        })
+        .map_err(|e| sql_error(&path, e))?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(|e| sql_error(&path, e))?;
+        Ok(id)
     }
 
     /// The mail of record `id` was delivered: it becomes the recipient's pending code and every
@@ -411,28 +443,17 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sql_error(&path, e))?;
-        tx.execute(
-            "UPDATE codes SET state = 'superseded', updated = ?2
-             WHERE recipient = (SELECT recipient FROM codes WHERE id = ?1)
-               AND id <> ?1 AND state IN ('pending', 'verified', 'locked')",
-            params![id, now],
-        )
-        .map_err(|e| sql_error(&path, e))?;
-        tx.execute(
-            "UPDATE codes SET state = 'pending', updated = ?2 WHERE id = ?1 AND state = 'sending'",
-            params![id, now],
-        )
-        .map_err(|e| sql_error(&path, e))?;
+        deliver_in(&tx, id, now).map_err(|e| sql_error(&path, e))?;
         tx.commit().map_err(|e| sql_error(&path, e))
     }
 
     /// The mail of record `id` never left: it can never verify.
     pub fn mark_failed(&mut self, id: i64, now: i64) -> Result<(), StoreError> {
         self.conn
-            .execute(
+            .prepare_cached(
                 "UPDATE codes SET state = 'failed', updated = ?2 WHERE id = ?1 AND state = 'sending'",
-                params![id, now],
             )
+            .and_then(|mut stmt| stmt.execute(params![id, now]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -456,10 +477,12 @@ impl Store {
             let (update, out) = decide(self, record.as_ref())?;
             if let (Some(u), Some(r)) = (update, record.as_ref()) {
                 self.conn
-                    .execute(
+                    .prepare_cached(
                         "UPDATE codes SET attempts = ?2, state = ?3, last_step = ?4, updated = ?5 WHERE id = ?1",
-                        params![r.id, u.attempts, u.state.as_str(), u.last_step, now],
                     )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![r.id, u.attempts, u.state.as_str(), u.last_step, now])
+                    })
                     .map_err(|e| self.err(e))?;
             }
             Ok(out)
@@ -478,18 +501,47 @@ impl Store {
         }
     }
 
-    fn current(&self, recipient: &str) -> Result<Option<Record>, StoreError> {
+    /// Records still `sending` belong to a run that died mid-transaction (send runs hold an
+    /// exclusive lock, see `batch`): marks them failed and returns their recipients.
+    pub fn fail_interrupted(
+        &mut self,
+        now: i64,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sql_error(&path, e))?;
+        let names = {
+            let mut stmt = tx
+                .prepare("SELECT DISTINCT recipient FROM codes WHERE state = 'sending'")
+                .map_err(|e| sql_error(&path, e))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| sql_error(&path, e))?;
+            rows.collect::<Result<std::collections::HashSet<_>, _>>()
+                .map_err(|e| sql_error(&path, e))?
+        };
+        tx.execute(
+            "UPDATE codes SET state = 'failed', updated = ?1 WHERE state = 'sending'",
+            params![now],
+        )
+        .map_err(|e| sql_error(&path, e))?;
+        tx.commit().map_err(|e| sql_error(&path, e))?;
+        Ok(names)
+    }
+
+    /// The recipient's current record: the newest that was delivered and not superseded.
+    pub fn current(&self, recipient: &str) -> Result<Option<Record>, StoreError> {
         self.conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id, recipient, kind, created, expires, attempts, state, sealed, last_step, message_id,
                         otp_algorithm, otp_digits, otp_period
                  FROM codes
                  WHERE recipient = ?1 AND state NOT IN ('sending', 'failed', 'superseded')
                  ORDER BY id DESC LIMIT 1",
-                params![recipient],
-                row_to_record,
             )
-            .optional()
+            .and_then(|mut stmt| stmt.query_row(params![recipient], row_to_record).optional())
             .map_err(|e| self.err(e))?
             .transpose()
             .map_err(|reason| StoreError::Corrupt {
@@ -523,6 +575,24 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Makes record `id` (if still `sending`) the recipient's pending code, superseding older ones.
+fn deliver_in(tx: &rusqlite::Transaction<'_>, id: i64, now: i64) -> rusqlite::Result<()> {
+    let moved = tx
+        .prepare_cached(
+            "UPDATE codes SET state = 'pending', updated = ?2 WHERE id = ?1 AND state = 'sending'",
+        )?
+        .execute(params![id, now])?;
+    if moved == 1 {
+        tx.prepare_cached(
+            "UPDATE codes SET state = 'superseded', updated = ?2
+             WHERE recipient = (SELECT recipient FROM codes WHERE id = ?1)
+               AND id <> ?1 AND state IN ('pending', 'verified', 'locked')",
+        )?
+        .execute(params![id, now])?;
+    }
+    Ok(())
 }
 
 type RowResult = Result<Record, String>;

@@ -59,18 +59,28 @@ pub struct SendArgs {
     /// Send a random one-time key.
     #[arg(long)]
     pub key: bool,
-    /// Recipient: alice@example.org or "Alice <alice@example.org>" (asked for on a terminal).
-    #[arg(long, value_name = "ADDR")]
-    pub to: Option<String>,
-    /// Recipient's display name, used in the greeting and the To: header.
+    /// Recipient: alice@example.org or "Alice <alice@example.org>"; repeat for several
+    /// (asked for on a terminal when neither --to nor --to-list is given).
+    #[arg(long, value_name = "ADDR", conflicts_with = "to_list")]
+    pub to: Vec<String>,
+    /// CSV file of recipients, one per line: email[,name] (header line optional).
+    #[arg(long, value_name = "FILE")]
+    pub to_list: Option<PathBuf>,
+    /// Recipient's display name (with a single --to).
     #[arg(long)]
     pub name: Option<String>,
     /// Subject line (default depends on --otp/--key).
     #[arg(long)]
     pub subject: Option<String>,
-    /// Write the mail to the outbox and print where; send nothing, record nothing.
+    /// Write the mails to the outbox and print where; send nothing, record nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Send new codes even to recipients who already hold a live one of this kind.
+    #[arg(long)]
+    pub resend: bool,
+    /// Send to the valid recipients of a list and report the invalid lines, instead of refusing.
+    #[arg(long)]
+    pub skip_invalid: bool,
 }
 
 #[derive(Debug, Args)]
@@ -112,10 +122,11 @@ impl Output {
         }
     }
 
-    /// A sink for the SMTP dialogue when `-v` is given.
-    pub fn smtp_trace(&self) -> Option<crate::transport::smtp::Trace> {
+    /// A sink for the SMTP dialogue when `-v` is given; `tag` tells connections apart.
+    pub fn smtp_trace(&self, tag: &str) -> Option<crate::transport::smtp::Trace> {
+        let tag = tag.to_string();
         (self.verbose > 0).then(|| {
-            Box::new(|line: &str| eprintln!("securemail: smtp: {line}"))
+            std::sync::Arc::new(move |line: &str| eprintln!("securemail: smtp{tag}: {line}"))
                 as crate::transport::smtp::Trace
         })
     }
@@ -186,12 +197,4 @@ fn value_or_prompt(value: Option<String>, flag: &str, question: &str) -> Result<
         });
     }
     Ok(line)
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

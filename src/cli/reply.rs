@@ -2,12 +2,13 @@
 
 use serde_json::json;
 
-use super::{Output, ReplyArgs, unix_now, value_or_prompt};
+use super::{Output, ReplyArgs, value_or_prompt};
 use crate::CodeKind;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::message::Recipient;
 use crate::store::Store;
+use crate::unix_now;
 use crate::verify::{self, VerifyError};
 
 pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(), Error> {

@@ -1,27 +1,23 @@
-//! `securemail send`: generate a code for one recipient, mail it, record it.
+//! `securemail send`: generate a code for each recipient, mail it, record it.
 //!
-//! Order matters: everything that can fail without side effects (arguments, templates, TLS
-//! trust, password) is checked before the store is touched; the record is written as `sending`
-//! before the mail leaves and becomes `pending` only once the server (or the outbox) has it, so a
-//! failed send never supersedes the recipient's previous code.
+//! Everything that can fail without side effects (arguments, the whole recipient list,
+//! templates, TLS trust, the password) is checked before the store is touched or a connection
+//! opened. The sending itself is [`crate::batch`], for one recipient as for ten thousand.
 
-use serde_json::json;
+use std::io::IsTerminal;
 
-use super::{Output, SendArgs, unix_now, value_or_prompt};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+
+use super::{Output, SendArgs, value_or_prompt};
 use crate::CodeKind;
+use crate::batch::{self, Job, Observer, Outcome, Report, Summary};
 use crate::config::{Delivery, Settings};
 use crate::error::Error;
-use crate::message::{
-    self, Code, Composed, MAX_SUBJECT_CHARS, Recipient, Templates, check_header_value,
-};
-use crate::store::{Material, Store};
-use crate::transport::{Reply, SmtpTarget, TransportError, outbox};
-
-/// How a mail left.
-enum Delivered {
-    Outbox(std::path::PathBuf),
-    Smtp { reply: Reply, tls: String },
-}
+use crate::message::{self, MAX_SUBJECT_CHARS, Templates, check_header_value};
+use crate::recipients::{self, Source};
+use crate::transport::SmtpTarget;
+use crate::transport::smtp::Trace;
 
 pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<(), Error> {
     let kind = if args.otp {
@@ -29,128 +25,338 @@ pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<()
     } else {
         CodeKind::Key
     };
-    let to = value_or_prompt(args.to, "--to", "Recipient address")?;
-    let to = Recipient::parse(&to, args.name.as_deref())?;
+    let source = match (args.to_list, args.to) {
+        (Some(path), _) => Source::File(path),
+        (None, to) if to.is_empty() => Source::Args {
+            to: vec![value_or_prompt(None, "--to", "Recipient address")?],
+            name: args.name.clone(),
+        },
+        (None, to) => Source::Args {
+            to,
+            name: args.name.clone(),
+        },
+    };
+    if args.name.is_some() && !recipients::is_single(&source) {
+        return Err(Error::Usage {
+            message: "--name applies to a single --to".into(),
+            hint: Some("put names in the list file (email,name) or in --to \"Name <addr>\"".into()),
+        });
+    }
     let subject = args
         .subject
         .unwrap_or_else(|| message::default_subject(kind, &settings.otp.issuer));
     check_header_value("subject", &subject, MAX_SUBJECT_CHARS)?;
+    let checked = recipients::check(&source)?;
+    if !args.skip_invalid {
+        recipients::refuse(&source, checked.problems.clone())?;
+    }
+    if checked.valid == 0 {
+        return Err(Error::Input {
+            message: format!("no valid recipient in {}", recipients::display(&source)),
+            hint: None,
+        });
+    }
     let templates = Templates::load(&settings.templates_dir)?;
 
-    if args.dry_run {
-        let composed = message::compose(settings, &templates, kind, &to, &subject, unix_now())?;
-        let path = outbox::write(&settings.outbox_dir, &composed.mail)?;
-        out.human(&format!(
-            "dry run: wrote the {} for {} to {} (nothing sent, nothing recorded)",
-            kind.describe(),
-            to.address,
-            path.display()
-        ));
-        out.json(&json!({
-            "recipient": to.address,
-            "kind": kind.as_str(),
-            "delivery": "dry-run",
-            "path": path,
-            "message_id": composed.mail.message_id,
-        }));
-        return Ok(());
+    let (target, connections, max_per_minute) = match (&settings.delivery, args.dry_run) {
+        (Delivery::Smtp(s), false) => (
+            Some(SmtpTarget::prepare(s)?),
+            s.connections,
+            s.max_per_minute,
+        ),
+        _ => (None, 1, None),
+    };
+    let job = Job {
+        settings,
+        templates: &templates,
+        kind,
+        subject,
+        source: source.clone(),
+        resend: args.resend,
+        dry_run: args.dry_run,
+        connections,
+        max_per_minute,
+    };
+    let server = target
+        .as_ref()
+        .map(|t| format!("{}:{}", t.settings.host, t.settings.port));
+
+    if recipients::is_single(&source) {
+        let mut one = Single { out, report: None };
+        batch::run(&job, target.as_ref(), &mut one)?;
+        return match one.report {
+            Some(r) => single_result(settings, out, kind, server.as_deref(), args.dry_run, r),
+            None => Ok(()),
+        };
     }
 
-    let target = match &settings.delivery {
-        Delivery::Outbox => None,
-        Delivery::Smtp(s) => Some(SmtpTarget::prepare(s)?),
-    };
-    let mut store = Store::open(&settings.store_path)?;
-    let composed = message::compose(settings, &templates, kind, &to, &subject, unix_now())?;
-    let id = record(&mut store, &to, &composed)?;
+    let mut many = Many::new(
+        out,
+        kind,
+        server.clone(),
+        checked.valid + checked.problems.len(),
+    );
+    let summary = batch::run(&job, target.as_ref(), &mut many)?;
+    many.finish(&summary);
+    match summary.exit_code() {
+        0 => Ok(()),
+        code => Err(Error::Incomplete {
+            message: format!(
+                "{} of {} recipients did not get their mail",
+                summary.failed_permanent + summary.failed_temporary,
+                checked.valid
+            ),
+            code,
+        }),
+    }
+}
 
-    let delivered = match &target {
-        None => outbox::write(&settings.outbox_dir, &composed.mail).map(Delivered::Outbox),
-        Some(t) => smtp_send(t, &composed, out),
-    };
-    let delivered = match delivered {
-        Ok(d) => d,
-        Err(e) => {
-            // The mail never left: the record must never verify. The send error is what matters.
-            let _ = store.mark_failed(id, unix_now());
-            return Err(e.into());
+/// The JSON line for one recipient.
+fn report_json(kind: CodeKind, server: Option<&str>, r: &Report) -> Value {
+    let mut v = json!({ "recipient": r.address, "kind": kind.as_str() });
+    if r.line > 0 {
+        v["line"] = json!(r.line);
+    }
+    match &r.outcome {
+        Outcome::Sent {
+            reply,
+            tls,
+            path,
+            expires,
+            attempts,
+            resent,
+            message_id,
+        } => {
+            v["state"] = json!(if *resent { "resent" } else { "sent" });
+            v["message_id"] = json!(message_id);
+            v["expires"] = json!(expires);
+            v["attempts"] = json!(attempts);
+            if let Some(p) = path {
+                v["path"] = json!(p);
+            }
+            if let Some(reply) = reply {
+                v["server"] = json!(server);
+                v["tls"] = json!(tls);
+                v["reply_code"] = json!(reply.code);
+                v["reply"] = json!(reply.text());
+            }
         }
-    };
-    store.mark_delivered(id, unix_now())?;
-
-    let expires = message::human_time(composed.expires);
-    let mut report = json!({
-        "recipient": to.address,
-        "kind": kind.as_str(),
-        "message_id": composed.mail.message_id,
-        "expires": composed.expires,
-    });
-    match delivered {
-        Delivered::Outbox(path) => {
-            out.human(&format!(
-                "wrote the {} for {} to {} (no [smtp] in {}); it expires {expires}",
-                kind.describe(),
-                to.address,
-                path.display(),
-                settings.config_path.display()
-            ));
-            report["delivery"] = json!("outbox");
-            report["path"] = json!(path);
+        Outcome::Skipped { state, expires } => {
+            v["state"] = json!("skipped");
+            v["reason"] = json!(format!("a {} code exists", state.as_str()));
+            v["expires"] = json!(expires);
         }
-        Delivered::Smtp { reply, tls } => {
-            let s = target.as_ref().map(|t| &t.settings);
-            let server = s
-                .map(|s| format!("{}:{}", s.host, s.port))
-                .unwrap_or_default();
-            out.human(&format!(
-                "sent the {} to {} via {server} ({tls}): {reply}; it expires {expires}",
-                kind.describe(),
-                to.address,
-            ));
-            report["delivery"] = json!("smtp");
-            report["server"] = json!(server);
-            report["tls"] = json!(tls);
-            report["reply"] = json!(reply.to_string());
+        Outcome::Invalid(p) => {
+            v["state"] = json!("invalid");
+            v["error"] = json!(p.reason);
+        }
+        Outcome::Failed { error, attempts } => {
+            v["state"] = json!("failed");
+            v["permanent"] = json!(error.exit_code() != crate::exit::TEMPFAIL);
+            v["attempts"] = json!(attempts);
+            v["error"] = json!(error.to_string());
+            if let Error::Transport(t) = error.as_ref()
+                && let Some(reply) = t.reply()
+            {
+                v["reply_code"] = json!(reply.code);
+                v["reply"] = json!(reply.text());
+            }
         }
     }
-    out.json(&report);
-    Ok(())
+    v
 }
 
-/// Stores the new code in state `sending`.
-fn record(store: &mut Store, to: &Recipient, composed: &Composed) -> Result<i64, Error> {
-    let id = match &composed.code {
-        Code::Otp(otp) => {
-            let secret = otp.secret_bytes();
-            let params = otp.params();
-            store.insert_sending(
-                &to.address,
-                Material::Otp(&secret, params),
-                composed.created,
-                composed.expires,
-                &composed.mail.message_id,
-            )?
-        }
-        Code::Key(k) => store.insert_sending(
-            &to.address,
-            Material::Key(k),
-            composed.created,
-            composed.expires,
-            &composed.mail.message_id,
-        )?,
-    };
-    Ok(id)
-}
-
-fn smtp_send(
-    target: &SmtpTarget,
-    composed: &Composed,
+/// Observer for one `--to`: keeps the report for [`single_result`].
+struct Single {
     out: Output,
-) -> Result<Delivered, TransportError> {
-    let mut session = target.open(out.smtp_trace())?;
-    let tls = session.tls().map(|t| t.version.clone()).unwrap_or_default();
-    let mail = &composed.mail;
-    let reply = session.send(&mail.from, &mail.to, mail.bytes.expose())?;
-    session.quit();
-    Ok(Delivered::Smtp { reply, tls })
+    report: Option<Report>,
+}
+
+impl Observer for Single {
+    fn start(&mut self, interrupted: &[String]) {
+        note_interrupted(interrupted);
+    }
+    fn report(&mut self, report: Report) {
+        self.report = Some(report);
+    }
+    fn trace(&self, _connection: usize) -> Option<Trace> {
+        self.out.smtp_trace("")
+    }
+}
+
+fn note_interrupted(interrupted: &[String]) {
+    if !interrupted.is_empty() {
+        eprintln!(
+            "securemail: a previous send stopped while mail to {} was in flight; those in this run are sent again and may get two mails",
+            interrupted.join(", ")
+        );
+    }
+}
+
+fn single_result(
+    settings: &Settings,
+    out: Output,
+    kind: CodeKind,
+    server: Option<&str>,
+    dry_run: bool,
+    r: Report,
+) -> Result<(), Error> {
+    out.json(&report_json(kind, server, &r));
+    let what = kind.describe();
+    match r.outcome {
+        Outcome::Sent {
+            reply,
+            tls,
+            path,
+            expires,
+            resent,
+            ..
+        } => {
+            let expires = message::human_time(expires);
+            let again = if resent { " again" } else { "" };
+            match (reply, path) {
+                (_, Some(path)) if dry_run => out.human(&format!(
+                    "dry run: wrote the {what} for {} to {} (nothing sent, nothing recorded)",
+                    r.address,
+                    path.display()
+                )),
+                (_, Some(path)) => out.human(&format!(
+                    "wrote the {what} for {}{again} to {} (no [smtp] in {}); it expires {expires}",
+                    r.address,
+                    path.display(),
+                    settings.config_path.display()
+                )),
+                (Some(reply), None) => out.human(&format!(
+                    "sent the {what} to {}{again} via {} ({}): {reply}; it expires {expires}",
+                    r.address,
+                    server.unwrap_or_default(),
+                    tls.unwrap_or_default()
+                )),
+                (None, None) => {}
+            }
+            Ok(())
+        }
+        Outcome::Skipped { state, expires } => {
+            out.human(&format!(
+                "skipped {}: the {what} sent earlier is {} (until {}); pass --resend to send a new one",
+                r.address,
+                state.as_str(),
+                message::human_time(expires)
+            ));
+            Ok(())
+        }
+        Outcome::Invalid(p) => Err(Error::Input {
+            message: p.reason,
+            hint: None,
+        }),
+        Outcome::Failed { error, .. } => Err(*error),
+    }
+}
+
+/// Observer for lists: progress bar on a terminal, JSON lines, failures as they happen.
+struct Many {
+    out: Output,
+    kind: CodeKind,
+    server: Option<String>,
+    bar: ProgressBar,
+}
+
+impl Many {
+    fn new(out: Output, kind: CodeKind, server: Option<String>, total: usize) -> Many {
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden());
+        if std::io::stderr().is_terminal() && !out.json {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} recipients, {per_sec}, ETA {eta}",
+            ) {
+                bar.set_style(style);
+            }
+        }
+        Many {
+            out,
+            kind,
+            server,
+            bar,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+
+    fn finish(&self, s: &Summary) {
+        self.bar.finish_and_clear();
+        let secs = s.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            s.sent as f64 / secs
+        } else {
+            0.0
+        };
+        self.out.json(&json!({ "summary": {
+            "sent": s.sent,
+            "resent": s.resent,
+            "skipped": s.skipped,
+            "invalid": s.invalid,
+            "failed_permanent": s.failed_permanent,
+            "failed_temporary": s.failed_temporary,
+            "seconds": (secs * 1000.0).round() / 1000.0,
+        }}));
+        let resent = if s.resent > 0 {
+            format!(" ({} again after an interrupted run)", s.resent)
+        } else {
+            String::new()
+        };
+        self.out.human(&format!(
+            "sent {}{resent}, skipped {}, invalid {}, failed {} ({} permanent, {} temporary) in {secs:.1}s ({rate:.1} mails/s)",
+            s.sent,
+            s.skipped,
+            s.invalid,
+            s.failed_permanent + s.failed_temporary,
+            s.failed_permanent,
+            s.failed_temporary,
+        ));
+    }
+}
+
+impl Observer for Many {
+    fn start(&mut self, interrupted: &[String]) {
+        note_interrupted(interrupted);
+    }
+
+    fn report(&mut self, r: Report) {
+        self.bar.inc(1);
+        self.out
+            .json(&report_json(self.kind, self.server.as_deref(), &r));
+        if self.out.json {
+            return;
+        }
+        let at = if r.line > 0 {
+            format!(" (line {})", r.line)
+        } else {
+            String::new()
+        };
+        match &r.outcome {
+            Outcome::Failed { error, attempts } => self.line(&format!(
+                "securemail: failed: {}{at} after {attempts} attempt{}: {error}",
+                r.address,
+                if *attempts == 1 { "" } else { "s" }
+            )),
+            Outcome::Invalid(p) => {
+                self.line(&format!("securemail: skipped invalid{at}: {}", p.reason))
+            }
+            Outcome::Sent { resent: true, .. } => self.line(&format!(
+                "securemail: sent {} again: its mail was in flight when a previous run stopped",
+                r.address
+            )),
+            Outcome::Sent { .. } | Outcome::Skipped { .. } => {}
+        }
+    }
+
+    fn trace(&self, connection: usize) -> Option<Trace> {
+        self.out.smtp_trace(&format!("[{connection}]"))
+    }
 }

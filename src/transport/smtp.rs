@@ -32,7 +32,7 @@ const MAX_LINE: usize = 4096;
 const MAX_REPLY_LINES: usize = 256;
 
 /// Receives the SMTP dialogue for `-v`, secrets already redacted.
-pub type Trace = Box<dyn FnMut(&str) + Send>;
+pub type Trace = Arc<dyn Fn(&str) + Send + Sync>;
 
 enum Stream {
     Plain(TcpStream),
@@ -141,6 +141,13 @@ impl std::fmt::Debug for Session {
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
+}
+
+/// A mail transaction between [`Session::start`] and [`Session::confirm`].
+#[derive(Debug)]
+pub struct Transaction {
+    rcpt: String,
+    pipelined: bool,
 }
 
 /// Login name and password for AUTH.
@@ -281,7 +288,7 @@ impl Session {
     }
 
     fn log(&mut self, line: &str) {
-        if let Some(t) = self.trace.as_mut() {
+        if let Some(t) = &self.trace {
             t(line);
         }
     }
@@ -436,6 +443,21 @@ impl Session {
 
     /// Sends one message to one recipient. On a refusal the session is reset and stays usable.
     pub fn send(&mut self, from: &str, to: &str, body: &[u8]) -> Result<Reply, TransportError> {
+        let t = self.start(from, to, body)?;
+        self.confirm(t)?;
+        self.finish(body)
+    }
+
+    /// Step 1 of [`Session::send`]: writes `MAIL FROM` (and, when the server pipelines,
+    /// `RCPT TO` and `DATA` with it) without waiting for the replies, so that the caller can do
+    /// other work (a batch records the mail in its store) while they travel. Must be followed by
+    /// [`Session::confirm`].
+    pub fn start(
+        &mut self,
+        from: &str,
+        to: &str,
+        body: &[u8],
+    ) -> Result<Transaction, TransportError> {
         if let Some(limit) = self.ext.size
             && body.len() as u64 > limit
         {
@@ -458,19 +480,29 @@ impl Session {
             mail.push_str(" SMTPUTF8");
         }
         let rcpt = format!("RCPT TO:<{to}>");
-
-        let (r_mail, r_rcpt, r_data) = if self.ext.pipelining {
+        let pipelined = self.ext.pipelining;
+        if pipelined {
             self.write_lines(&[&mail, &rcpt, "DATA"], Stage::MailFrom)?;
+        } else {
+            self.write_line(&mail, Stage::MailFrom)?;
+        }
+        Ok(Transaction { rcpt, pipelined })
+    }
+
+    /// Step 2: reads the replies up to `354` (sending `RCPT`/`DATA` in turn when not
+    /// pipelining). On a refusal the transaction is reset.
+    pub fn confirm(&mut self, t: Transaction) -> Result<(), TransportError> {
+        let (r_mail, r_rcpt, r_data) = if t.pipelined {
             let a = self.read_reply(Stage::MailFrom)?;
             let b = self.read_reply(Stage::RcptTo)?;
             let c = self.read_reply(Stage::Data)?;
             (a, Some(b), Some(c))
         } else {
-            let a = self.command(&mail, Stage::MailFrom)?;
+            let a = self.read_reply(Stage::MailFrom)?;
             if a.code != 250 {
                 (a, None, None)
             } else {
-                let b = self.command(&rcpt, Stage::RcptTo)?;
+                let b = self.command(&t.rcpt, Stage::RcptTo)?;
                 if !(b.code == 250 || b.code == 251) {
                     (a, Some(b), None)
                 } else {
@@ -488,18 +520,16 @@ impl Session {
                 .map(|b| TransportError::from_reply(Stage::RcptTo, b))
         };
         match (failure, r_data) {
-            (None, Some(d)) if d.code == 354 => {}
+            (None, Some(d)) if d.code == 354 => Ok(()),
             (None, Some(d)) => {
                 let err = TransportError::from_reply(Stage::Data, d);
                 self.reset();
-                return Err(err);
+                Err(err)
             }
-            (None, None) => {
-                return Err(TransportError::Protocol {
-                    stage: Stage::Data,
-                    detail: "no reply to DATA".into(),
-                });
-            }
+            (None, None) => Err(TransportError::Protocol {
+                stage: Stage::Data,
+                detail: "no reply to DATA".into(),
+            }),
             (Some(err), data) => {
                 if data.is_some_and(|d| d.code == 354) {
                     // A broken server opened DATA although the transaction failed: close it empty.
@@ -507,10 +537,13 @@ impl Session {
                     let _ = self.read_reply(Stage::Message);
                 }
                 self.reset();
-                return Err(err);
+                Err(err)
             }
         }
+    }
 
+    /// Step 3: sends the message (dot-stuffed) and returns the server's final reply.
+    pub fn finish(&mut self, body: &[u8]) -> Result<Reply, TransportError> {
         let mut stuffed = Zeroizing::new(Vec::with_capacity(body.len() + body.len() / 64 + 8));
         dot_stuff(body, &mut stuffed);
         self.log(&format!("> [message: {} bytes]", body.len()));

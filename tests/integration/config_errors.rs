@@ -30,7 +30,8 @@ fn unknown_key_exact_stderr() {
         r.stderr(),
         "securemail: error: config/account.toml:17:1: unknown key `hots` in [smtp]\n\
          hint: the keys [smtp] accepts are host, port, security, username, password_env, \
-         password_command, ca_file, timeout_secs, hello_name\n"
+         password_command, ca_file, timeout_secs, hello_name, connections, \
+         max_per_minute\n"
     );
 }
 

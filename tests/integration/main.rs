@@ -4,6 +4,7 @@
 
 mod support;
 
+mod batch;
 mod config_errors;
 mod outbox;
 mod reply;

@@ -185,10 +185,23 @@ fn expired_key_is_refused() {
 }
 
 #[test]
-fn a_new_send_supersedes_the_old_code() {
+fn a_new_send_skips_a_live_code_unless_resend_then_supersedes_it() {
     let env = Env::new("");
     let old = send_key(&env, "hank@example.org");
-    let new = send_key(&env, "hank@example.org");
+    let r = env.run(&["send", "--key", "--to", "hank@example.org"]);
+    r.expect(0);
+    assert!(
+        r.stdout().starts_with(
+            "skipped hank@example.org: the one-time key sent earlier is pending (until "
+        ),
+        "{}",
+        r.stdout()
+    );
+    assert_eq!(env.outbox().len(), 1, "nothing new written");
+    env.run(&["send", "--key", "--resend", "--to", "hank@example.org"])
+        .expect(0);
+    let new = decode_mail(&std::fs::read(env.outbox().pop().unwrap()).unwrap()).qr;
+    assert_ne!(old, new);
     reply(&env, "hank@example.org", &old).expect(1);
     reply(&env, "hank@example.org", &new).expect(0);
 }

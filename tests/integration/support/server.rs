@@ -40,6 +40,12 @@ pub struct Options {
     pub rcpt_script: HashMap<String, VecDeque<u16>>,
     /// RCPT reply for these addresses, every time.
     pub rcpt_always: HashMap<String, u16>,
+    /// Close a connection silently when the client says nothing for this long.
+    pub idle_timeout: Option<Duration>,
+    /// Wait this long before accepting each message (to make batches slow enough to interrupt).
+    pub data_delay: Option<Duration>,
+    /// Keep message bodies (false: only envelope and size, for very large batches).
+    pub keep_data: bool,
 }
 
 impl Options {
@@ -50,6 +56,9 @@ impl Options {
             auth: Some(("user@example.org".into(), "correct horse".into())),
             rcpt_script: HashMap::new(),
             rcpt_always: HashMap::new(),
+            idle_timeout: None,
+            data_delay: None,
+            keep_data: true,
         }
     }
 }
@@ -60,6 +69,7 @@ pub struct Received {
     pub from: String,
     pub to: Vec<String>,
     pub data: Vec<u8>,
+    pub size: usize,
 }
 
 /// What the server saw.
@@ -210,10 +220,19 @@ impl Handler for Recorder {
     }
 
     fn data_end(&mut self) -> Response {
+        let (delay, keep) = {
+            let o = self.options.lock().unwrap();
+            (o.data_delay, o.keep_data)
+        };
+        if let Some(d) = delay {
+            thread::sleep(d);
+        }
+        let data = std::mem::take(&mut self.data);
         self.log.lock().unwrap().mails.push(Received {
             from: std::mem::take(&mut self.from),
             to: std::mem::take(&mut self.to),
-            data: std::mem::take(&mut self.data),
+            size: data.len(),
+            data: if keep { data } else { Vec::new() },
         });
         Response::custom(250, "2.0.0 queued".into())
     }
@@ -245,17 +264,49 @@ impl Recorder {
     }
 }
 
+/// Writes a (possibly multi-line) response in one write, as real servers do: one TLS record,
+/// one TCP segment.
+fn reply(out: &mut impl Write, response: &Response) -> io::Result<()> {
+    out.write_all(&response.buffer()?)?;
+    out.flush()
+}
+
+/// The SASL PLAIN response for the configured login.
+fn session_credentials(options: &Mutex<Options>) -> String {
+    let (user, pass) = options.lock().unwrap().auth.clone().unwrap_or_default();
+    base64(format!("\0{user}\0{pass}").as_bytes())
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in input.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn serve(
     tcp: TcpStream,
     tls: Arc<ServerConfig>,
     options: Arc<Mutex<Options>>,
     log: Arc<Mutex<Log>>,
 ) -> io::Result<()> {
-    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let (mode, auth) = {
+    let (mode, auth, idle) = {
         let o = options.lock().unwrap();
-        (o.mode, o.auth.is_some())
+        (o.mode, o.auth.is_some(), o.idle_timeout)
     };
+    tcp.set_read_timeout(Some(idle.unwrap_or(Duration::from_secs(30))))?;
+    tcp.set_nodelay(true)?;
     let mut builder = SessionBuilder::new("mx.test");
     if auth {
         builder
@@ -265,6 +316,7 @@ fn serve(
     if mode == Mode::StartTls {
         builder.enable_start_tls();
     }
+    let options_for_rset = Arc::clone(&options);
     let handler = Recorder {
         log: Arc::clone(&log),
         options,
@@ -287,11 +339,11 @@ fn serve(
         }
         Mode::StartTls | Mode::NoStartTls => Conn::Plain(tcp),
     };
-    session.greeting().write_to(&mut conn)?;
-    conn.flush()?;
+    reply(&mut conn, &session.greeting())?;
 
     let mut reader = BufReader::new(conn);
     let mut in_data = false;
+    let mut authenticated = false;
     loop {
         let mut line = Vec::new();
         if reader.read_until(b'\n', &mut line)? == 0 {
@@ -302,6 +354,16 @@ fn serve(
             log.lock().unwrap().commands.push(text);
         }
         let response = session.process(&line);
+        if response.code == 235 {
+            authenticated = true;
+        }
+        // mailin forgets a successful AUTH on RSET (RFC 4954 §4 says RSET keeps it), so an
+        // authenticated client's next MAIL would get 503. Log in again behind its back.
+        if authenticated && !in_data && line.eq_ignore_ascii_case(b"RSET\r\n") {
+            let creds = session_credentials(&options_for_rset);
+            let _ = session.process(b"AUTH PLAIN\r\n");
+            let _ = session.process(format!("{creds}\r\n").as_bytes());
+        }
         match response.action {
             Action::Reply => {
                 if response.code == 354 {
@@ -309,18 +371,15 @@ fn serve(
                 } else if in_data && line == b".\r\n" {
                     in_data = false;
                 }
-                response.write_to(reader.get_mut())?;
-                reader.get_mut().flush()?;
+                reply(reader.get_mut(), &response)?;
             }
             Action::NoReply => {}
             Action::Close => {
-                response.write_to(reader.get_mut())?;
-                reader.get_mut().flush()?;
+                reply(reader.get_mut(), &response)?;
                 return Ok(());
             }
             Action::UpgradeTls => {
-                response.write_to(reader.get_mut())?;
-                reader.get_mut().flush()?;
+                reply(reader.get_mut(), &response)?;
                 let Conn::Plain(tcp) = reader.into_inner() else {
                     return Ok(());
                 };
