@@ -13,7 +13,8 @@
 //! that both see the same machine.
 //!
 //! Options (after `--`): `--n N` (default 1000), `--cold K` cold runs (default 30),
-//! `--rounds R` (default 3).
+//! `--rounds R` (default 3), `--serve S`: only start the TLS sink, print the directory of a
+//! config that sends to it, and keep it up for S seconds (for hyperfine, strace, swaks).
 
 #[path = "../tests/integration/support/mod.rs"]
 #[allow(unused_imports)]
@@ -62,6 +63,17 @@ fn main() {
 
     let env = Env::new("");
     env.set_smtp(&sink, "tls", &ca);
+    let serve = arg("--serve", 0);
+    if serve > 0 {
+        println!(
+            "sink on localhost:{}; run from {} with SECUREMAIL_TEST_PASSWORD='{}'",
+            sink.port(),
+            env.dir.path().display(),
+            support::SMTP_PASS
+        );
+        std::thread::sleep(Duration::from_secs(serve as u64));
+        return;
+    }
     let settings = config::load(&env.path("config/account.toml")).expect("config");
     let templates = Templates::load(&settings.templates_dir).expect("templates");
     let to = Recipient::parse("Alice <alice@example.org>", None).unwrap();

@@ -50,6 +50,8 @@ pub struct Job<'a> {
     pub kind: CodeKind,
     pub subject: String,
     pub source: Source,
+    /// Valid recipients in `source` (from [`recipients::check`]).
+    pub total: usize,
     /// Send new codes even to recipients who hold a live one.
     pub resend: bool,
     /// Write every mail to the outbox, record nothing.
@@ -166,13 +168,15 @@ pub fn run(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
 
-    let (_lock, interrupted) = if job.dry_run {
-        (None, HashSet::new())
+    // The main connection stays open for the whole run, and the threads' connections are
+    // opened from it here, one after the other.
+    let (_lock, main_store, interrupted) = if job.dry_run {
+        (None, None, HashSet::new())
     } else {
         let lock = SendLock::acquire(&job.settings.store_path)?;
         let mut store = Store::open(&job.settings.store_path)?;
         let interrupted = store.fail_interrupted(crate::unix_now())?;
-        (Some(lock), interrupted)
+        (Some(lock), Some(store), interrupted)
     };
     let mut names: Vec<String> = interrupted.iter().cloned().collect();
     names.sort();
@@ -180,7 +184,7 @@ pub fn run(
 
     let abort = AtomicBool::new(false);
     let connections = match target {
-        Some(_) if !job.dry_run => job.connections.clamp(1, 64),
+        Some(_) if !job.dry_run => job.connections.clamp(1, 64).min(job.total.max(1)),
         _ => 1,
     };
     // Building is CPU work; sending is mostly waiting, but its replies must be answered at
@@ -191,6 +195,12 @@ pub fn run(
         .map_or(1, |n| n.get())
         .min(connections);
     let pace = job.max_per_minute.map(Pace::per_minute);
+    let another = || main_store.as_ref().map(Store::another).transpose();
+    let feed_store = another()?;
+    let mut sender_stores = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        sender_stores.push(another()?);
+    }
     let (todo_tx, todo_rx) = mpsc::sync_channel::<Item>(64);
     let (built_tx, built_rx) = mpsc::sync_channel::<(Item, Composed)>(2 * connections + 2);
     let (report_tx, report_rx) = mpsc::channel::<Message>();
@@ -205,7 +215,7 @@ pub fn run(
             let abort = &abort;
             let interrupted = &interrupted;
             spawn(scope, "feed", move || {
-                feed(job, interrupted, todo_tx, &report_tx, abort)
+                feed(job, feed_store, interrupted, todo_tx, &report_tx, abort)
             });
         }
         for _ in 0..builders {
@@ -218,14 +228,14 @@ pub fn run(
             });
         }
         drop(built_tx);
-        for n in 0..connections {
+        for (n, store) in sender_stores.into_iter().enumerate() {
             let built_rx = Arc::clone(&built_rx);
             let report_tx = report_tx.clone();
             let abort = &abort;
             let pace = pace.as_ref();
             let trace = observer.trace(n);
             spawn(scope, "send", move || {
-                let mut sender = Sender::new(job, target, trace, pace);
+                let mut sender = Sender::new(job, target, trace, pace, store);
                 sender.run(&built_rx, &report_tx, abort);
             });
         }
@@ -270,21 +280,12 @@ fn spawn<'scope, 'env>(
 /// Streams the list; skips recipients with a live code; queues the rest.
 fn feed(
     job: &Job<'_>,
+    store: Option<Store>,
     interrupted: &HashSet<String>,
     todo: SyncSender<Item>,
     reports: &mpsc::Sender<Message>,
     abort: &AtomicBool,
 ) {
-    let mut store = None;
-    if !job.dry_run {
-        match Store::open(&job.settings.store_path) {
-            Ok(s) => store = Some(s),
-            Err(e) => {
-                let _ = reports.send(Message::Fatal(e.into()));
-                return;
-            }
-        }
-    }
     let result = recipients::stream(&job.source, |entry| {
         if abort.load(Ordering::SeqCst) {
             return false;
@@ -332,7 +333,6 @@ fn feed(
     if let Err(e) = result {
         let _ = reports.send(Message::Fatal(e.into()));
     }
-    store.take();
 }
 
 /// A code of `kind` that still counts: pending and unexpired, or already verified.
@@ -450,6 +450,7 @@ impl<'a> Sender<'a> {
         target: Option<&'a SmtpTarget>,
         trace: Option<Trace>,
         pace: Option<&'a Pace>,
+        store: Option<Store>,
     ) -> Sender<'a> {
         Sender {
             job,
@@ -459,7 +460,7 @@ impl<'a> Sender<'a> {
             session: None,
             connected_before: false,
             last_used: Instant::now(),
-            store: None,
+            store,
             unmarked: None,
         }
     }
@@ -470,15 +471,6 @@ impl<'a> Sender<'a> {
         reports: &mpsc::Sender<Message>,
         abort: &AtomicBool,
     ) {
-        if !self.job.dry_run {
-            match Store::open(&self.job.settings.store_path) {
-                Ok(s) => self.store = Some(s),
-                Err(e) => {
-                    let _ = reports.send(Message::Fatal(e.into()));
-                    return;
-                }
-            }
-        }
         loop {
             let next = match built.lock() {
                 Ok(rx) => match rx.try_recv() {

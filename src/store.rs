@@ -237,16 +237,27 @@ impl Store {
             Err(e) => return Err(open_err(e)),
         }
         let keys = load_or_create_key(&key_file_path(path))?;
-        let conn = Connection::open(path).map_err(|e| sql_error(path, e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| sql_error(path, e))?;
         let mut store = Store {
-            conn,
+            conn: connect(path)?,
             keys,
             path: path.to_path_buf(),
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Another connection to the same store, for another thread. Open these from one thread
+    /// while this one is open: opening concurrently makes SQLite's WAL recovery race, and the
+    /// losers sleep in the busy handler.
+    pub fn another(&self) -> Result<Store, StoreError> {
+        Ok(Store {
+            conn: connect(&self.path)?,
+            keys: Keys {
+                seal: self.keys.seal.clone(),
+                mac: self.keys.mac.clone(),
+            },
+            path: self.path.clone(),
+        })
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -264,11 +275,9 @@ impl Store {
                 found: version,
             });
         }
-        // WAL lets readers run beside a writer. synchronous = NORMAL: a commit survives the
-        // process being killed at any instant (what resumable batches need); only a power cut
-        // may lose the last few commits, never corrupt the database.
+        // WAL lets readers run beside a writer (the setting is stored in the file).
         self.conn
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .execute_batch("PRAGMA journal_mode = WAL;")
             .map_err(|e| self.err(e))?;
         if version == SCHEMA_VERSION {
             return Ok(());
@@ -575,6 +584,19 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Opens one SQLite connection with securemail's per-connection settings.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| sql_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| sql_error(path, e))?;
+    // synchronous = NORMAL (with WAL): a commit survives the process being killed at any
+    // instant, which is what resumable batches need; only a power cut may lose the last few
+    // commits, never corrupt the database.
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")
+        .map_err(|e| sql_error(path, e))?;
+    Ok(conn)
 }
 
 /// Makes record `id` (if still `sending`) the recipient's pending code, superseding older ones.

@@ -72,6 +72,7 @@ pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<()
         kind,
         subject,
         source: source.clone(),
+        total: checked.valid,
         resend: args.resend,
         dry_run: args.dry_run,
         connections,

@@ -766,13 +766,12 @@ pub fn printable(s: &str) -> String {
 
 /// Appends `body` with SMTP dot-stuffing and the terminating `.` line (RFC 5321 §4.5.2).
 pub fn dot_stuff(body: &[u8], out: &mut Vec<u8>) {
-    let mut line_start = true;
-    for &b in body {
-        if line_start && b == b'.' {
+    // Copy whole lines; only a line that starts with '.' needs an extra byte.
+    for line in body.split_inclusive(|&b| b == b'\n') {
+        if line.first() == Some(&b'.') {
             out.push(b'.');
         }
-        out.push(b);
-        line_start = b == b'\n';
+        out.extend_from_slice(line);
     }
     if !body.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
