@@ -11,8 +11,10 @@
 //! - the PNG container is written here (signature, IHDR, one IDAT, IEND) around a zlib stream
 //!   from a per-thread `miniz_oxide` compressor that is reset rather than reallocated: the `png`
 //!   and `image` encoders allocate ~200 KB of fresh compressor state for every image, and
-//!   faulting those pages in cost more than the compression itself. Rows use the PNG "Up"
-//!   filter, so the repeated pixel rows of each module row compress to almost nothing.
+//!   faulting those pages in cost more than the compression itself. Rows are left unfiltered
+//!   and compressed at level 1: each pixel row repeats the one above (a back-reference one
+//!   row long), which greedy matching finds at once; measured against the "Up" filter at
+//!   level 6 it is twice as fast for the same size.
 
 use std::cell::RefCell;
 
@@ -28,7 +30,7 @@ pub const MODULE_PX: usize = 5;
 /// Light modules around the code, as the QR standard asks.
 pub const QUIET_ZONE: usize = 4;
 /// zlib compression level (miniz: 1 fastest … 9 smallest).
-const LEVEL: i32 = 6;
+const LEVEL: i32 = 1;
 
 /// A QR code rendered as a PNG.
 pub struct QrPng {
@@ -73,16 +75,13 @@ pub fn render(text: &str) -> Result<QrPng, QrError> {
     let size_px = u32::try_from(side).map_err(|_| QrError::TooLong { len: text.len() })?;
     let row_bytes = side.div_ceil(8);
 
-    // One pixel row per module row (1 bit a pixel, MSB first, 1 = white)…
+    // One pixel row per module row (1 bit a pixel, MSB first, 1 = white), written MODULE_PX
+    // times as PNG scanlines: filter byte 0 ("None"), then the row.
     let mut row = vec![0xffu8; row_bytes];
-    // …written as PNG scanlines: a filter byte, then the row; "Up" (2) stores the difference to
-    // the row above, so the MODULE_PX - 1 repeats of each row become zeros.
     let mut raw = zeroize::Zeroizing::new(Vec::with_capacity((row_bytes + 1) * side));
-    let mut previous = vec![0u8; row_bytes];
-    let mut push_row = |row: &[u8], raw: &mut Vec<u8>| {
-        raw.push(2);
-        raw.extend(row.iter().zip(&previous).map(|(a, b)| a.wrapping_sub(*b)));
-        previous.copy_from_slice(row);
+    let push_row = |row: &[u8], raw: &mut Vec<u8>| {
+        raw.push(0);
+        raw.extend_from_slice(row);
     };
     for y in 0..modules + 2 * QUIET_ZONE {
         row.fill(0xff);
@@ -101,7 +100,6 @@ pub fn render(text: &str) -> Result<QrPng, QrError> {
         }
     }
     row.iter_mut().for_each(|b| *b = 0);
-    previous.iter_mut().for_each(|b| *b = 0);
 
     let idat = zlib(&raw)?;
     let mut png = Vec::with_capacity(idat.len() + 64);
@@ -206,6 +204,26 @@ mod tests {
         let qr = render(URI).unwrap();
         let n = qr.png.expose().len();
         assert!(n < 1024, "PNG is {n} bytes");
+        // Whatever the (random) secret.
+        let params = crate::otp::OtpParams {
+            algorithm: crate::otp::OtpAlgorithm::Sha1,
+            digits: 6,
+            period: 30,
+        };
+        for _ in 0..200 {
+            let key = crate::otp::OtpKey::generate(params, "Example", "alice@example.org").unwrap();
+            let n = render(key.uri().unwrap().expose()).unwrap().png.expose().len();
+            assert!(n < 1024, "PNG is {n} bytes");
+        }
+        // A long address and issuer need a bigger symbol; still small.
+        let key = crate::otp::OtpKey::generate(
+            params,
+            "Example Corporation",
+            "firstname.lastname@subdomain.example.org",
+        )
+        .unwrap();
+        let n = render(key.uri().unwrap().expose()).unwrap().png.expose().len();
+        assert!(n < 1536, "PNG is {n} bytes");
     }
 
     #[test]
