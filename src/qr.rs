@@ -212,7 +212,11 @@ mod tests {
         };
         for _ in 0..200 {
             let key = crate::otp::OtpKey::generate(params, "Example", "alice@example.org").unwrap();
-            let n = render(key.uri().unwrap().expose()).unwrap().png.expose().len();
+            let n = render(key.uri().unwrap().expose())
+                .unwrap()
+                .png
+                .expose()
+                .len();
             assert!(n < 1024, "PNG is {n} bytes");
         }
         // A long address and issuer need a bigger symbol; still small.
@@ -222,7 +226,11 @@ mod tests {
             "firstname.lastname@subdomain.example.org",
         )
         .unwrap();
-        let n = render(key.uri().unwrap().expose()).unwrap().png.expose().len();
+        let n = render(key.uri().unwrap().expose())
+            .unwrap()
+            .png
+            .expose()
+            .len();
         assert!(n < 1536, "PNG is {n} bytes");
     }
 

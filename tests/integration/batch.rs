@@ -167,6 +167,26 @@ fn a_550_is_reported_and_a_451_is_retried() {
 }
 
 #[test]
+fn a_progress_bar_only_on_a_terminal() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca, |o| o.data_delay = Some(Duration::from_millis(60)));
+    let env = Env::new("");
+    set_smtp_extra(&env, &srv, &ca, "connections = 1\n");
+    let file = list(&env, "team.csv", &csv(&addresses(12)));
+    let r = env.run(&["send", "--key", "--to-list", &file]);
+    r.expect(0);
+    assert!(!r.stderr().contains("recipients,"), "{}", r.stderr());
+    let r = support::run_on_tty(&env, &format!("send --key --resend --to-list {file}"), "");
+    r.expect(0);
+    assert!(
+        r.stdout().contains("/12 recipients,"),
+        "no progress bar on the terminal: {}",
+        r.stdout()
+    );
+    assert!(r.stdout().contains("sent 12,"), "{}", r.stdout());
+}
+
+#[test]
 fn temporary_failures_left_exit_75() {
     let ca = Ca::new("securemail test CA");
     let srv = tls_server(&ca, |o| {

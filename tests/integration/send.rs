@@ -219,32 +219,6 @@ fn header_injection_is_refused_before_anything_happens() {
     let _ = SMTP_USER;
 }
 
-/// Runs the binary on a pseudo-terminal (util-linux `script`), typing `input`.
-fn run_on_tty(env: &Env, args: &str, input: &str) -> support::Run {
-    use std::io::Write;
-    let mut child = std::process::Command::new("script")
-        .current_dir(env.dir.path())
-        .env_remove("SECUREMAIL_CONFIG")
-        .args(["-qec", &format!("{} {args}", support::BIN), "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("util-linux script(1)");
-    for line in input.lines() {
-        // One line at a time, as a person types: each prompt reads one line.
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        // A write error means the program already exited; its output tells why.
-        let _ = child
-            .stdin
-            .as_mut()
-            .unwrap()
-            .write_all(format!("{line}\n").as_bytes());
-    }
-    drop(child.stdin.take());
-    support::Run(child.wait_with_output().unwrap())
-}
-
 #[test]
 fn terminal_prompts_for_recipient_and_password_without_echo() {
     let ca = Ca::new("securemail test CA");
@@ -255,7 +229,7 @@ fn terminal_prompts_for_recipient_and_password_without_echo() {
         "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"tls\"\nusername = \"{SMTP_USER}\"\nca_file = \"ca.pem\"\n",
         srv.port()
     ));
-    let r = run_on_tty(
+    let r = support::run_on_tty(
         &env,
         "send --key",
         &format!("alice@example.org\n{}\n", support::SMTP_PASS),
