@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use securemail::CodeKind;
 use securemail::config;
-use securemail::message::{self, Recipient, Templates};
+use securemail::message::{self, Kit, Recipient};
 use securemail::transport::SmtpTarget;
 
 use support::{Ca, Env, Mode, Options, Server};
@@ -75,7 +75,7 @@ fn main() {
         return;
     }
     let settings = config::load(&env.path("config/account.toml")).expect("config");
-    let templates = Templates::load(&settings.templates_dir).expect("templates");
+    let kit = Kit::load(&settings).expect("templates");
     let to = Recipient::parse("Alice <alice@example.org>", None).unwrap();
     let subject = message::default_subject(CodeKind::Otp, &settings.otp.issuer);
 
@@ -86,7 +86,7 @@ fn main() {
     for _ in 0..build_n {
         let c = message::compose(
             &settings,
-            &templates,
+            &kit,
             CodeKind::Otp,
             &to,
             &subject,
@@ -121,7 +121,7 @@ fn main() {
     let target = SmtpTarget::prepare(smtp).expect("target");
     let prebuilt = message::compose(
         &settings,
-        &templates,
+        &kit,
         CodeKind::Otp,
         &to,
         &subject,

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crate::CodeKind;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::message::{self, Code, Composed, Recipient, Templates};
+use crate::message::{self, Code, Composed, Kit, Recipient};
 use crate::recipients::{self, Entry, LineProblem, Source};
 use crate::store::{Material, Record, State, Store, StoreError};
 use crate::transport::smtp::{Session, Trace};
@@ -47,7 +47,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(2);
 /// What to send, to whom.
 pub struct Job<'a> {
     pub settings: &'a Settings,
-    pub templates: &'a Templates,
+    pub kit: &'a Kit,
     pub kind: CodeKind,
     pub subject: String,
     pub source: Source,
@@ -72,6 +72,8 @@ pub enum Outcome {
         tls: Option<String>,
         path: Option<PathBuf>,
         message_id: String,
+        /// Bytes of the message.
+        size: usize,
         expires: i64,
         attempts: u32,
         /// The previous run stopped while this recipient's mail was in flight.
@@ -365,7 +367,7 @@ fn build(
         }
         match message::compose(
             job.settings,
-            job.templates,
+            job.kit,
             job.kind,
             &item.recipient,
             &job.subject,
@@ -551,6 +553,7 @@ impl<'a> Sender<'a> {
                 tls: None,
                 path: Some(path),
                 message_id: mail.message_id.clone(),
+                size: mail.bytes.expose().len(),
                 expires: composed.expires,
                 attempts: 1,
                 resent: false,
@@ -583,6 +586,7 @@ impl<'a> Sender<'a> {
                     tls,
                     path,
                     message_id: mail.message_id.clone(),
+                    size: mail.bytes.expose().len(),
                     expires: composed.expires,
                     attempts,
                     resent: item.resent,

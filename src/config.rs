@@ -14,6 +14,7 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::dkim::DkimSettings;
 use crate::exit;
 use crate::otp::{OtpAlgorithm, OtpParams};
 
@@ -40,6 +41,23 @@ struct RawConfig {
     verify: RawVerify,
     #[serde(default)]
     templates: RawTemplates,
+    dkim: Option<Spanned<RawDkim>>,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDkim {
+    domain: Option<Spanned<String>>,
+    selector: Option<Spanned<String>>,
+    private_key_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +222,10 @@ pub struct Settings {
     pub otp: OtpPolicy,
     pub key: KeyPolicy,
     pub max_attempts: u32,
+    /// DKIM signing, when `[dkim]` is present.
+    pub dkim: Option<DkimSettings>,
+    /// msmtp-style log of every send, when `[log] file` is set.
+    pub log_file: Option<PathBuf>,
 }
 
 /// Parallel SMTP connections for a batch unless `[smtp] connections` says otherwise.
@@ -419,6 +441,13 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         "5 is a common choice; after this many wrong codes in a row the code locks",
     )?;
 
+    let dkim = raw.dkim.map(|d| check_dkim(&r, d, &resolve)).transpose()?;
+    let log_file = raw
+        .log
+        .file
+        .map(|f| path_value(&r, Some(f), "[log] file", "").map(|p| resolve(&p)))
+        .transpose()?;
+
     Ok(Settings {
         config_path: path.to_path_buf(),
         sender,
@@ -429,6 +458,54 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         otp,
         key,
         max_attempts: max_attempts as u32,
+        dkim,
+        log_file,
+    })
+}
+
+fn check_dkim(
+    r: &Reporter<'_>,
+    raw: Spanned<RawDkim>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<DkimSettings, ConfigError> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let missing = |key: &str| {
+        r.error(
+            Some(span.clone()),
+            format!("[dkim] {key} is missing"),
+            Some(
+                "[dkim] needs domain, selector and private_key_file; remove the table to send unsigned"
+                    .into(),
+            ),
+        )
+    };
+    let label = |v: Spanned<String>, key: &str| -> Result<String, ConfigError> {
+        let s = v.get_ref().trim().to_ascii_lowercase();
+        if s.is_empty()
+            || !s.split('.').all(|l| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
+        {
+            return Err(r.at(
+                &v,
+                format!("[dkim] {key} = {:?} is not a DNS name", v.get_ref()),
+                "use the domain of [sender] from and a selector such as \"mail2026\"",
+            ));
+        }
+        Ok(s)
+    };
+    let domain = label(raw.domain.ok_or_else(|| missing("domain"))?, "domain")?;
+    let selector = label(raw.selector.ok_or_else(|| missing("selector"))?, "selector")?;
+    let file = raw
+        .private_key_file
+        .ok_or_else(|| missing("private_key_file"))?;
+    Ok(DkimSettings {
+        domain,
+        selector,
+        private_key_file: resolve(file.get_ref()),
     })
 }
 

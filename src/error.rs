@@ -5,10 +5,12 @@
 //! exit with the documented code (see [`crate::exit`]).
 
 use crate::config::ConfigError;
+use crate::dkim::DkimError;
 use crate::exit;
 use crate::message::MessageError;
 use crate::recipients::ListError;
 use crate::secret::RandomError;
+use crate::sendlog::LogError;
 use crate::store::StoreError;
 use crate::transport::TransportError;
 use crate::verify::{Refusal, VerifyError};
@@ -35,6 +37,10 @@ pub enum Error {
     #[error(transparent)]
     List(#[from] ListError),
     #[error(transparent)]
+    Dkim(#[from] DkimError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
     Transport(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -47,6 +53,9 @@ pub enum Error {
     /// A batch finished but not every recipient got their mail.
     #[error("{message}")]
     Incomplete { message: String, code: u8 },
+    /// There was nothing to act on (exit 1), e.g. no code to revoke.
+    #[error("{message}")]
+    Nothing { message: String },
     /// A terminal prompt failed.
     #[error("cannot read from the terminal: {0}")]
     Prompt(String),
@@ -71,12 +80,15 @@ impl Error {
             Error::Config(e) => e.exit_code(),
             Error::Message(e) => e.exit_code(),
             Error::List(e) => e.exit_code(),
+            Error::Dkim(e) => e.exit_code(),
+            Error::Log(_) => exit::IOERR,
             Error::Transport(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
             Error::Refused(r) => r.exit_code(),
             Error::Verify(_) => exit::IOERR,
             Error::Random(_) => exit::SOFTWARE,
             Error::Incomplete { code, .. } => *code,
+            Error::Nothing { .. } => exit::REFUSED,
         }
     }
 
@@ -87,6 +99,8 @@ impl Error {
             Error::Config(e) => e.hint().map(str::to_string),
             Error::Message(e) => e.hint(),
             Error::List(e) => e.hint(),
+            Error::Dkim(e) => e.hint(),
+            Error::Log(_) => Some("check [log] file in the config".into()),
             Error::Transport(e) => e.hint(),
             Error::Store(e) => e.hint(),
             Error::Refused(r) => r.hint(),
@@ -97,6 +111,7 @@ impl Error {
             Error::Incomplete { .. } => Some(
                 "the lines above say why each failed; after fixing, the same command sends only to those left".into(),
             ),
+            Error::Nothing { .. } => Some("securemail status --to ADDR shows what was issued".into()),
             Error::Random(_) | Error::Prompt(_) => None,
         }
     }

@@ -49,6 +49,11 @@ pub fn normalise(input: &str) -> Secret<String> {
     Secret::new(canonical)
 }
 
+/// Whether `s` consists only of key-alphabet characters (upper case).
+pub fn is_canonical(s: &str) -> bool {
+    s.bytes().all(|b| ALPHABET.contains(&b))
+}
+
 /// Bits of entropy in a key of `length` characters.
 pub fn entropy_bits(length: usize) -> usize {
     length * 5

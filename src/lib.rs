@@ -10,7 +10,7 @@
 //! - [`message`]: templates and MIME;
 //! - [`transport`]: SMTP over verified TLS, or the local outbox;
 //! - [`store`]: the SQLite record of issued codes, secrets sealed;
-//! - [`verify`]: the acceptance rules;
+//! - [`verify`]: the acceptance rules; [`inbound`]: codes out of reply emails;
 //! - [`recipients`] and [`batch`]: lists, and sending to many over reused connections;
 //! - [`cli`]: one file per subcommand.
 
@@ -19,14 +19,17 @@
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod dkim;
 pub mod error;
 pub mod exit;
+pub mod inbound;
 pub mod key;
 pub mod message;
 pub mod otp;
 pub mod qr;
 pub mod recipients;
 pub mod secret;
+pub mod sendlog;
 pub mod store;
 pub mod transport;
 pub mod verify;

@@ -40,9 +40,26 @@ pub enum Refusal {
     Locked { recipient: String },
     #[error("the code sent to {recipient} was revoked")]
     Revoked { recipient: String },
+    #[error("the reply from {recipient} answers an older mail; a newer code was sent since")]
+    AnswersOlderMail { recipient: String },
 }
 
 impl Refusal {
+    /// Whose code it was.
+    pub fn recipient(&self) -> &str {
+        match self {
+            Refusal::NoCode { recipient }
+            | Refusal::Wrong { recipient, .. }
+            | Refusal::NowLocked { recipient, .. }
+            | Refusal::Replayed { recipient, .. }
+            | Refusal::Used { recipient }
+            | Refusal::Expired { recipient }
+            | Refusal::Locked { recipient }
+            | Refusal::Revoked { recipient }
+            | Refusal::AnswersOlderMail { recipient } => recipient,
+        }
+    }
+
     /// A short machine-readable reason, for `--json`.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -54,6 +71,7 @@ impl Refusal {
             Refusal::Expired { .. } => "expired",
             Refusal::Locked { .. } => "locked",
             Refusal::Revoked { .. } => "revoked",
+            Refusal::AnswersOlderMail { .. } => "older-mail",
         }
     }
 
@@ -74,6 +92,9 @@ impl Refusal {
             | Refusal::Expired { .. }
             | Refusal::Used { .. }
             | Refusal::Revoked { .. } => Some("send a new code with securemail send".into()),
+            Refusal::AnswersOlderMail { .. } => {
+                Some("ask them to answer the newest mail, which carries the current code".into())
+            }
         }
     }
 }

@@ -3,8 +3,11 @@
 //! Each subcommand first turns its arguments plus the config into checked values (failing with
 //! exit 64 for usage, 65 for data, 78 for config) and only then touches the store or network.
 
+mod check;
+mod init;
 mod reply;
 mod send;
+mod status;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -46,8 +49,21 @@ pub struct Cli {
 pub enum Command {
     /// Generate a code for a recipient and mail it (TOTP enrolment QR, or a random key).
     Send(SendArgs),
-    /// Check a code the recipient sent back.
+    /// Check a code the recipient sent back (typed, in a reply email, or a whole Maildir).
     Reply(ReplyArgs),
+    /// Connect to the configured server and report TLS, certificate, extensions and login,
+    /// without sending anything (like msmtp --serverinfo).
+    Check,
+    /// List issued codes: recipient, kind, created, expires, attempts, state (never a secret).
+    Status(StatusArgs),
+    /// Invalidate a recipient's pending or verified code.
+    Revoke(RevokeArgs),
+    /// Write a commented configuration file (and the default templates if missing).
+    Init(InitArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -86,11 +102,75 @@ pub struct SendArgs {
 #[derive(Debug, Args)]
 pub struct ReplyArgs {
     /// The recipient whose code this is (asked for on a terminal).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["message", "maildir"])]
     pub to: Option<String>,
     /// The code they sent back: the current TOTP code, or the key (asked for on a terminal).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["message", "maildir"])]
     pub code: Option<String>,
+    /// A reply email to verify: an RFC 5322 file, or - to read it from stdin (for an MDA).
+    #[arg(long, value_name = "FILE", conflicts_with = "maildir")]
+    pub message: Option<PathBuf>,
+    /// Verify every message in DIR/new of a Maildir, moving each to DIR/cur once handled.
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this recipient.
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<String>,
+    /// Include superseded and failed records (the history), not only each recipient's current one.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The recipient whose code to invalidate.
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Start from a provider's settings (asked for on a terminal).
+    #[arg(long, value_enum)]
+    pub preset: Option<init::Preset>,
+    /// SMTP server host name.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// SMTP server port (465: TLS, 587: STARTTLS).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// "tls" or "starttls" (needed for ports other than 465 and 587).
+    #[arg(long)]
+    pub security: Option<String>,
+    /// The sender mailbox, e.g. "Example Admin <admin@example.org>".
+    #[arg(long)]
+    pub from: Option<String>,
+    /// SMTP login (default: the sender address when a server is set).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Environment variable that will hold the SMTP password.
+    #[arg(long, default_value = "SECUREMAIL_PASSWORD")]
+    pub password_env: String,
+    /// Extra CA certificate (PEM) to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Issuer name shown in authenticator apps.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Replace an existing configuration file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// How results are printed.
@@ -154,11 +234,34 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         json: cli.json,
         verbose: cli.verbose,
     };
+    // Commands that do not need a configuration file.
+    let command = match cli.command {
+        Command::Init(args) => return init::run(&cli.config, out, args),
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "securemail", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut page)
+                .map_err(|e| Error::Prompt(e.to_string()))?;
+            let _ = std::io::stdout().write_all(&page);
+            return Ok(());
+        }
+        other => other,
+    };
     let settings = config::load(&cli.config)?;
     out.verbose(&format!("configuration {}", cli.config.display()));
-    match cli.command {
+    match command {
         Command::Send(args) => send::run(&settings, out, args),
         Command::Reply(args) => reply::run(&settings, out, args),
+        Command::Check => check::run(&settings, out),
+        Command::Status(args) => status::status(&settings, out, args),
+        Command::Revoke(args) => status::revoke(&settings, out, args),
+        Command::Init(_) | Command::Completions(_) | Command::Man => Ok(()),
     }
 }
 

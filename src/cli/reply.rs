@@ -1,17 +1,31 @@
-//! `securemail reply`: check the code a recipient sent back.
+//! `securemail reply`: check the code a recipient sent back — typed in (`--to --code`), in a
+//! reply email (`--message FILE`, or `-` from an MDA), or every message of a Maildir.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use super::{Output, ReplyArgs, value_or_prompt};
-use crate::CodeKind;
 use crate::config::Settings;
 use crate::error::Error;
+use crate::inbound::{self, InboundError, MAX_MESSAGE_BYTES};
 use crate::message::Recipient;
 use crate::store::Store;
-use crate::unix_now;
-use crate::verify::{self, VerifyError};
+use crate::verify::{self, Accepted, Refusal, VerifyError};
+use crate::{CodeKind, unix_now};
 
 pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(), Error> {
+    if let Some(dir) = args.maildir {
+        return maildir(settings, out, &dir);
+    }
+    if let Some(file) = args.message {
+        let raw = read_message(&file)?;
+        let mut store = Store::open(&settings.store_path)?;
+        let outcome = from_message(&mut store, settings, &raw);
+        return finish(out, None, outcome);
+    }
     let to = value_or_prompt(args.to, "--to", "Recipient address")?;
     let to = Recipient::parse(&to, None)?;
     let code = value_or_prompt(args.code, "--code", "Code")?;
@@ -23,32 +37,217 @@ pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(
             ),
         });
     }
-
     let mut store = Store::open(&settings.store_path)?;
-    match verify::verify(&mut store, settings, &to.address, &code, unix_now()) {
-        Ok(accepted) => {
-            let what = match (accepted.kind, accepted.first) {
-                (CodeKind::Otp, true) => "TOTP enrolment confirmed",
-                (CodeKind::Otp, false) => "TOTP code accepted",
-                (CodeKind::Key, _) => "key accepted (now used up)",
-            };
-            out.human(&format!("accepted: {} — {what}", accepted.recipient));
-            out.json(&json!({
-                "recipient": accepted.recipient,
-                "kind": accepted.kind.as_str(),
-                "result": "accepted",
-                "confirmed_enrolment": accepted.kind == CodeKind::Otp && accepted.first,
-            }));
+    let outcome = verify::verify(&mut store, settings, &to.address, &code, unix_now())
+        .map(Checked::Accepted)
+        .map_err(Error::from);
+    finish(out, None, outcome)
+}
+
+/// What checking one reply came to.
+enum Checked {
+    Accepted(Accepted),
+    /// A readable reply in which no code was found.
+    NoCode {
+        from: String,
+    },
+}
+
+/// Reads a message file (or stdin for `-`), refusing anything larger than the limit.
+fn read_message(file: &Path) -> Result<Vec<u8>, Error> {
+    let mut raw = Vec::new();
+    let limit = MAX_MESSAGE_BYTES as u64 + 1;
+    let read = if file == Path::new("-") {
+        std::io::stdin().lock().take(limit).read_to_end(&mut raw)
+    } else {
+        fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut raw))
+    };
+    read.map_err(|e| Error::Input {
+        message: format!(
+            "cannot read the message {}: {}",
+            file.display(),
+            crate::io_reason(&e)
+        ),
+        hint: None,
+    })?;
+    if raw.len() > MAX_MESSAGE_BYTES {
+        return Err(Error::Input {
+            message: InboundError::TooLarge.to_string(),
+            hint: Some("a reply with a code is a few kilobytes; this is not one".into()),
+        });
+    }
+    Ok(raw)
+}
+
+/// Verifies the code in a reply email.
+fn from_message(store: &mut Store, settings: &Settings, raw: &[u8]) -> Result<Checked, Error> {
+    let reply = inbound::parse(raw).map_err(|e| Error::Input {
+        message: e.to_string(),
+        hint: Some(
+            "pass the reply as a complete message (headers and body), e.g. an .eml file".into(),
+        ),
+    })?;
+    let Some(current) = store.current(&reply.from)? else {
+        return Err(Error::Refused(Refusal::NoCode {
+            recipient: reply.from,
+        }));
+    };
+    // A reply to one of our older mails carries that mail's code, which can no longer work.
+    if !reply.answers.is_empty()
+        && current
+            .message_id
+            .as_ref()
+            .is_none_or(|id| !reply.answers.contains(id))
+        && store.records(Some(&reply.from))?.iter().any(|r| {
+            r.message_id
+                .as_ref()
+                .is_some_and(|id| reply.answers.contains(id))
+        })
+    {
+        return Err(Error::Refused(Refusal::AnswersOlderMail {
+            recipient: reply.from,
+        }));
+    }
+    let code = match current.kind {
+        CodeKind::Otp => {
+            let digits = current.otp.map_or(settings.otp.params.digits, |p| p.digits);
+            inbound::find_numeric_code(&reply.fresh_text, usize::from(digits))
+        }
+        CodeKind::Key => inbound::find_key(&reply.fresh_text, settings.key.length),
+    };
+    let Some(code) = code else {
+        return Ok(Checked::NoCode { from: reply.from });
+    };
+    verify::verify(store, settings, &reply.from, &code, unix_now())
+        .map(Checked::Accepted)
+        .map_err(|e: VerifyError| e.into())
+}
+
+fn accepted_text(a: &Accepted) -> &'static str {
+    match (a.kind, a.first) {
+        (CodeKind::Otp, true) => "TOTP enrolment confirmed",
+        (CodeKind::Otp, false) => "TOTP code accepted",
+        (CodeKind::Key, _) => "key accepted (now used up)",
+    }
+}
+
+/// Prints the outcome of one check and turns it into the command's result.
+fn finish(out: Output, file: Option<&str>, outcome: Result<Checked, Error>) -> Result<(), Error> {
+    let mut v = json!({});
+    if let Some(f) = file {
+        v["file"] = json!(f);
+    }
+    match outcome {
+        Ok(Checked::Accepted(a)) => {
+            let prefix = file.map(|f| format!("{f}: ")).unwrap_or_default();
+            out.human(&format!(
+                "{prefix}accepted: {} — {}",
+                a.recipient,
+                accepted_text(&a)
+            ));
+            v["recipient"] = json!(a.recipient);
+            v["kind"] = json!(a.kind.as_str());
+            v["result"] = json!("accepted");
+            v["confirmed_enrolment"] = json!(a.kind == CodeKind::Otp && a.first);
+            out.json(&v);
             Ok(())
         }
-        Err(VerifyError::Refused(r)) => {
-            out.json(&json!({
-                "recipient": to.address,
-                "result": "refused",
-                "reason": r.reason(),
-            }));
+        Ok(Checked::NoCode { from }) => {
+            v["recipient"] = json!(from);
+            v["result"] = json!("no-code");
+            out.json(&v);
+            Err(Error::Input {
+                message: format!("no code found in the reply from {from} (above the quoted text)"),
+                hint: Some("the reply must contain the code the app shows, or the key, above the quoted original".into()),
+            })
+        }
+        Err(Error::Refused(r)) => {
+            v["recipient"] = json!(r.recipient());
+            v["result"] = json!("refused");
+            v["reason"] = json!(r.reason());
+            out.json(&v);
             Err(Error::Refused(r))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Processes every message in `dir/new` once: each is moved to `dir/cur` before it is checked
+/// (so neither a rerun nor a second process counts it twice); unreadable ones go to
+/// `dir/malformed`.
+fn maildir(settings: &Settings, out: Output, dir: &Path) -> Result<(), Error> {
+    let new = dir.join("new");
+    let cur = dir.join("cur");
+    let malformed = dir.join("malformed");
+    let io = |path: &Path, e: std::io::Error| Error::Input {
+        message: format!(
+            "cannot use the Maildir {}: {}",
+            path.display(),
+            crate::io_reason(&e)
+        ),
+        hint: Some("--maildir takes a directory holding new/ and cur/".into()),
+    };
+    let mut names: Vec<String> = fs::read_dir(&new)
+        .map_err(|e| io(&new, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    fs::create_dir_all(&cur).map_err(|e| io(&cur, e))?;
+    let mut store = Store::open(&settings.store_path)?;
+    let (mut ok, mut refused_n, mut bad) = (0, 0, 0);
+    for name in names {
+        let base = name.split(":2,").next().unwrap_or(&name).to_string();
+        let claimed = cur.join(format!("{base}:2,S"));
+        match fs::rename(new.join(&name), &claimed) {
+            Ok(()) => {}
+            // Another process took it first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&new.join(&name), e)),
+        }
+        let outcome =
+            read_message(&claimed).and_then(|raw| from_message(&mut store, settings, &raw));
+        let unreadable = matches!(&outcome, Err(Error::Input { .. }))
+            && !matches!(&outcome, Err(Error::Input { message, .. }) if message.starts_with("no code found"));
+        if unreadable {
+            bad += 1;
+            let aside = move_aside(&claimed, &malformed, &base);
+            if let Err(Error::Input { message, .. }) = &outcome {
+                out.human(&format!(
+                    "{name}: malformed: {message} (moved to {})",
+                    aside.display()
+                ));
+                out.json(&json!({ "file": name, "result": "malformed", "error": message }));
+            }
+            continue;
+        }
+        match finish(out, Some(&name), outcome) {
+            Ok(()) => ok += 1,
+            Err(Error::Refused(r)) => {
+                refused_n += 1;
+                out.human(&format!("{name}: refused: {r}"));
+            }
+            Err(Error::Input { message, .. }) => {
+                refused_n += 1;
+                out.human(&format!("{name}: {message}"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    out.json(&json!({ "summary": { "accepted": ok, "refused": refused_n, "malformed": bad } }));
+    out.human(&format!(
+        "{ok} accepted, {refused_n} refused, {bad} malformed"
+    ));
+    Ok(())
+}
+
+fn move_aside(claimed: &Path, malformed: &Path, base: &str) -> PathBuf {
+    let target = malformed.join(base);
+    if fs::create_dir_all(malformed).is_ok() && fs::rename(claimed, &target).is_ok() {
+        target
+    } else {
+        claimed.to_path_buf()
     }
 }

@@ -14,8 +14,9 @@ use crate::CodeKind;
 use crate::batch::{self, Job, Observer, Outcome, Report, Summary};
 use crate::config::{Delivery, Settings};
 use crate::error::Error;
-use crate::message::{self, MAX_SUBJECT_CHARS, Templates, check_header_value};
+use crate::message::{self, Kit, MAX_SUBJECT_CHARS, check_header_value};
 use crate::recipients::{self, Source};
+use crate::sendlog::{Entry, SendLog};
 use crate::transport::SmtpTarget;
 use crate::transport::smtp::Trace;
 
@@ -56,7 +57,7 @@ pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<()
             hint: None,
         });
     }
-    let templates = Templates::load(&settings.templates_dir)?;
+    let kit = Kit::load(settings)?;
 
     let (target, connections, max_per_minute) = match (&settings.delivery, args.dry_run) {
         (Delivery::Smtp(s), false) => (
@@ -68,7 +69,7 @@ pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<()
     };
     let job = Job {
         settings,
-        templates: &templates,
+        kit: &kit,
         kind,
         subject,
         source: source.clone(),
@@ -82,23 +83,35 @@ pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<()
         .as_ref()
         .map(|t| format!("{}:{}", t.settings.host, t.settings.port));
 
+    let log = Logger::new(settings, kind, args.dry_run)?;
     if recipients::is_single(&source) {
-        let mut one = Single { out, report: None };
-        batch::run(&job, target.as_ref(), &mut one)?;
-        return match one.report {
+        let mut one = Single {
+            out,
+            report: None,
+            log,
+        };
+        if let Err(e) = batch::run(&job, target.as_ref(), &mut one) {
+            one.log.record_fatal(&e);
+            return Err(e);
+        }
+        let result = match one.report {
             Some(r) => single_result(settings, out, kind, server.as_deref(), args.dry_run, r),
             None => Ok(()),
         };
+        return result.and(one.log.finish());
     }
 
-    let mut many = Many::new(
-        out,
-        kind,
-        server.clone(),
-        checked.valid + checked.problems.len(),
-    );
-    let summary = batch::run(&job, target.as_ref(), &mut many)?;
+    let total = checked.valid + checked.problems.len();
+    let mut many = Many::new(out, kind, server.clone(), total, log);
+    let summary = match batch::run(&job, target.as_ref(), &mut many) {
+        Ok(s) => s,
+        Err(e) => {
+            many.log.record_fatal(&e);
+            return Err(e);
+        }
+    };
     many.finish(&summary);
+    many.log.finish()?;
     match summary.exit_code() {
         0 => Ok(()),
         code => Err(Error::Incomplete {
@@ -127,6 +140,7 @@ fn report_json(kind: CodeKind, server: Option<&str>, r: &Report) -> Value {
             attempts,
             resent,
             message_id,
+            ..
         } => {
             v["state"] = json!(if *resent { "resent" } else { "sent" });
             v["message_id"] = json!(message_id);
@@ -167,10 +181,100 @@ fn report_json(kind: CodeKind, server: Option<&str>, r: &Report) -> Value {
     v
 }
 
+/// Writes each recipient's line to the `[log] file`, when there is one.
+struct Logger {
+    log: Option<SendLog>,
+    server: String,
+    user: Option<String>,
+    from: String,
+    kind: CodeKind,
+    /// The first write error, reported at the end (the mails still went).
+    failed: Option<crate::sendlog::LogError>,
+}
+
+impl Logger {
+    fn new(settings: &Settings, kind: CodeKind, dry_run: bool) -> Result<Logger, Error> {
+        let log = match (&settings.log_file, dry_run) {
+            (Some(path), false) => Some(SendLog::open(path)?),
+            _ => None,
+        };
+        let (server, user) = match &settings.delivery {
+            Delivery::Smtp(s) => (
+                format!("{}:{}", s.host, s.port),
+                s.login.as_ref().map(|(u, _)| u.clone()),
+            ),
+            Delivery::Outbox => ("outbox".to_string(), None),
+        };
+        Ok(Logger {
+            log,
+            server,
+            user,
+            from: settings.sender.from.email.to_string(),
+            kind,
+            failed: None,
+        })
+    }
+
+    fn record(&mut self, r: &Report) {
+        let Some(log) = self.log.as_mut() else { return };
+        let mut e = Entry {
+            host: &self.server,
+            user: self.user.as_deref(),
+            from: &self.from,
+            to: &r.address,
+            kind: self.kind.as_str(),
+            ..Entry::default()
+        };
+        match &r.outcome {
+            Outcome::Sent {
+                reply, tls, size, ..
+            } => {
+                e.tls = tls.as_deref();
+                e.size = Some(*size);
+                e.reply = reply.as_ref();
+            }
+            Outcome::Failed { error, .. } => {
+                e.exit_code = error.exit_code();
+                e.error = Some(error.to_string());
+                if let Error::Transport(t) = error.as_ref() {
+                    e.reply = t.reply();
+                }
+            }
+            Outcome::Skipped { .. } | Outcome::Invalid(_) => return,
+        }
+        if let Err(err) = log.write(&e)
+            && self.failed.is_none()
+        {
+            self.failed = Some(err);
+        }
+    }
+
+    /// Logs a failure that stopped everything (no per-recipient report exists for it).
+    fn record_fatal(&mut self, e: &Error) {
+        let Some(log) = self.log.as_mut() else { return };
+        let entry = Entry {
+            host: &self.server,
+            user: self.user.as_deref(),
+            from: &self.from,
+            to: "-",
+            kind: self.kind.as_str(),
+            error: Some(e.to_string()),
+            exit_code: e.exit_code(),
+            ..Entry::default()
+        };
+        let _ = log.write(&entry);
+    }
+
+    fn finish(self) -> Result<(), Error> {
+        self.failed.map_or(Ok(()), |e| Err(e.into()))
+    }
+}
+
 /// Observer for one `--to`: keeps the report for [`single_result`].
 struct Single {
     out: Output,
     report: Option<Report>,
+    log: Logger,
 }
 
 impl Observer for Single {
@@ -178,6 +282,7 @@ impl Observer for Single {
         note_interrupted(interrupted);
     }
     fn report(&mut self, report: Report) {
+        self.log.record(&report);
         self.report = Some(report);
     }
     fn trace(&self, _connection: usize) -> Option<Trace> {
@@ -260,10 +365,11 @@ struct Many {
     kind: CodeKind,
     server: Option<String>,
     bar: ProgressBar,
+    log: Logger,
 }
 
 impl Many {
-    fn new(out: Output, kind: CodeKind, server: Option<String>, total: usize) -> Many {
+    fn new(out: Output, kind: CodeKind, server: Option<String>, total: usize, log: Logger) -> Many {
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden());
         if std::io::stderr().is_terminal() && !out.json {
             bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -278,6 +384,7 @@ impl Many {
             kind,
             server,
             bar,
+            log,
         }
     }
 
@@ -330,6 +437,7 @@ impl Observer for Many {
 
     fn report(&mut self, r: Report) {
         self.bar.inc(1);
+        self.log.record(&r);
         self.out
             .json(&report_json(self.kind, self.server.as_deref(), &r));
         if self.out.json {

@@ -4,6 +4,7 @@
 //! user can tell an untrusted certificate from a refused login from a server that will not
 //! STARTTLS. Password retrieval lives here too: it is only ever needed to log in.
 
+pub mod cert;
 pub mod outbox;
 pub mod smtp;
 pub mod tls;
@@ -285,11 +286,38 @@ impl SmtpTarget {
 
     /// Opens an encrypted, logged-in session.
     pub fn open(&self, trace: Option<smtp::Trace>) -> Result<smtp::Session, TransportError> {
-        let credentials = match (&self.settings.login, &self.password) {
+        smtp::Session::open(
+            &self.settings,
+            Arc::clone(&self.tls),
+            self.credentials(),
+            trace,
+        )
+    }
+
+    /// Opens an encrypted session without logging in (for `check`, which reports the login
+    /// separately with [`SmtpTarget::login`]).
+    pub fn open_unauthenticated(
+        &self,
+        trace: Option<smtp::Trace>,
+    ) -> Result<smtp::Session, TransportError> {
+        smtp::Session::open(&self.settings, Arc::clone(&self.tls), None, trace)
+    }
+
+    /// Logs in on `session`; returns the server's acceptance.
+    pub fn login(&self, session: &mut smtp::Session) -> Result<Reply, TransportError> {
+        match self.credentials() {
+            Some(c) => session.authenticate(c),
+            None => Err(TransportError::AuthUnavailable {
+                host: self.settings.host.clone(),
+            }),
+        }
+    }
+
+    fn credentials(&self) -> Option<smtp::Credentials<'_>> {
+        match (&self.settings.login, &self.password) {
             (Some((username, _)), Some(password)) => Some(smtp::Credentials { username, password }),
             _ => None,
-        };
-        smtp::Session::open(&self.settings, Arc::clone(&self.tls), credentials, trace)
+        }
     }
 }
 

@@ -269,6 +269,7 @@ impl Session {
         if let Some(c) = credentials {
             session.authenticate(c)?;
         }
+
         Ok(session)
     }
 
@@ -405,7 +406,8 @@ impl Session {
         Ok(())
     }
 
-    fn authenticate(&mut self, c: Credentials<'_>) -> Result<(), TransportError> {
+    /// Logs in with PLAIN (or LOGIN when PLAIN is not offered); returns the server's `235`.
+    pub fn authenticate(&mut self, c: Credentials<'_>) -> Result<Reply, TransportError> {
         if self.ext.auth.is_empty() {
             return Err(TransportError::AuthUnavailable {
                 host: self.host.clone(),
@@ -438,7 +440,7 @@ impl Session {
                 offered: self.ext.auth.join(" "),
             });
         };
-        expect_auth(reply, 235).map(|_| ())
+        expect_auth(reply, 235)
     }
 
     /// Sends one message to one recipient. On a refusal the session is reset and stays usable.
@@ -779,8 +781,8 @@ pub fn dot_stuff(body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b".\r\n");
 }
 
-/// Standard base64 (RFC 4648) for SASL.
-fn base64(input: &[u8]) -> Secret<String> {
+/// Standard base64 (RFC 4648) for SASL (and DKIM records).
+pub(crate) fn base64(input: &[u8]) -> Secret<String> {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {

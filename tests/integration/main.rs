@@ -6,7 +6,9 @@ mod support;
 
 mod batch;
 mod config_errors;
+mod operator;
 mod outbox;
+mod replies;
 mod reply;
 mod send;
 mod tls_refusals;

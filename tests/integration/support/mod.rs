@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod dkim;
 pub mod pki;
 pub mod server;
 

@@ -1,0 +1,105 @@
+//! `securemail check`: what the configured server offers, without sending anything.
+//!
+//! Like `msmtp --serverinfo`: connects with the configured security (so every TLS refusal is
+//! the same as for `send`), shows the TLS version, the certificate, the EHLO extensions, and
+//! whether the login is accepted. With `[dkim]`, also the DNS record to publish.
+
+use serde_json::json;
+
+use super::Output;
+use crate::config::{Delivery, Settings};
+use crate::dkim::Signer;
+use crate::error::Error;
+use crate::transport::SmtpTarget;
+use crate::transport::cert;
+
+pub(super) fn run(settings: &Settings, out: Output) -> Result<(), Error> {
+    let dkim = match &settings.dkim {
+        Some(d) => Some(Signer::load(d, &["From"])?),
+        None => None,
+    };
+    let smtp = match &settings.delivery {
+        Delivery::Smtp(s) => s,
+        Delivery::Outbox => {
+            return Err(Error::Config(crate::config::ConfigError {
+                file: settings.config_path.clone(),
+                at: None,
+                message:
+                    "there is no [smtp] table: mail goes to the outbox, there is no server to check"
+                        .into(),
+                hint: Some(
+                    "add an [smtp] table (securemail init --preset gmail writes one)".into(),
+                ),
+            }));
+        }
+    };
+    let target = SmtpTarget::prepare(smtp)?;
+    let mut session = target.open_unauthenticated(out.smtp_trace(""))?;
+    let server = format!("{}:{} ({})", smtp.host, smtp.port, smtp.security);
+    let tls = session.tls().cloned();
+    let certificate = tls
+        .as_ref()
+        .and_then(|t| t.chain.first())
+        .and_then(|der| cert::summarize(der));
+    let greeting = session
+        .greeting()
+        .map(|g| g.to_string())
+        .unwrap_or_default();
+    let extensions = session.extensions().lines.clone();
+    let login = target.login(&mut session);
+    session.quit();
+
+    let mut v = json!({
+        "server": server,
+        "greeting": greeting,
+        "tls_version": tls.as_ref().map(|t| t.version.clone()),
+        "cipher": tls.as_ref().map(|t| t.cipher.clone()),
+        "extensions": extensions,
+    });
+    out.human(&format!("server:       {server}"));
+    out.human(&format!("greeting:     {greeting}"));
+    if let Some(t) = &tls {
+        out.human(&format!("tls:          {}, {}", t.version, t.cipher));
+    }
+    if let Some(c) = &certificate {
+        out.human(&format!(
+            "certificate:  {} (verified for {})",
+            c.subject, smtp.host
+        ));
+        out.human(&format!("  issued by:  {}", c.issuer));
+        out.human(&format!(
+            "  valid:      {} to {}",
+            c.not_before, c.not_after
+        ));
+        v["certificate"] = json!({
+            "subject": c.subject, "issuer": c.issuer,
+            "not_before": c.not_before, "not_after": c.not_after,
+        });
+    }
+    out.human(&format!("extensions:   {}", extensions.join(", ")));
+    if let Some(signer) = &dkim {
+        let (name, record) = signer.dns_record();
+        out.human(&format!("dkim:         publish TXT {name} \"{record}\""));
+        v["dkim"] = json!({ "name": name, "txt": record });
+    }
+    let result = match (&smtp.login, login) {
+        (None, _) => {
+            out.human("auth:         none configured (no [smtp] username)");
+            v["auth"] = json!("none");
+            Ok(())
+        }
+        (Some((user, _)), Ok(reply)) => {
+            out.human(&format!("auth:         accepted for {user} ({reply})"));
+            v["auth"] = json!("accepted");
+            Ok(())
+        }
+        (Some((user, _)), Err(e)) => {
+            out.human(&format!("auth:         refused for {user}"));
+            v["auth"] = json!("refused");
+            v["auth_error"] = json!(e.to_string());
+            Err(e.into())
+        }
+    };
+    out.json(&v);
+    result
+}

@@ -1,0 +1,418 @@
+//! The operator's commands: check, status, revoke, init, completions, man, the send log, DKIM.
+
+use crate::support::{self, Ca, Env, Mode, Options, Server, decode_mail, server};
+
+#[test]
+fn check_reports_tls_certificate_extensions_and_login() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::StartTls, &ca);
+    let env = Env::smtp(&srv, "starttls", &ca);
+    let r = env.run(&["check"]);
+    r.expect(0);
+    let out = r.stdout();
+    for expected in [
+        &format!("server:       localhost:{} (starttls)", srv.port()),
+        "greeting:     220 mx.test ESMTP",
+        "tls:          TLSv1.3, TLS13_",
+        "certificate:  CN=localhost (verified for localhost)",
+        "  issued by:  CN=securemail test CA",
+        "extensions:   8BITMIME, AUTH PLAIN LOGIN",
+        "auth:         accepted for user@example.org (235 Authentication succeeded)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    }
+    let log = srv.log();
+    assert_eq!(log.mail_from_count(), 0, "check sends nothing");
+    assert!(log.mails.is_empty());
+}
+
+#[test]
+fn check_with_a_wrong_password_exits_77() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let mut env = Env::smtp(&srv, "tls", &ca);
+    env.env = vec![("SECUREMAIL_TEST_PASSWORD".into(), "nope".into())];
+    let r = env.run(&["--json", "check"]);
+    r.expect(77);
+    let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    assert_eq!(v["auth"], "refused");
+    assert!(
+        v["extensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "AUTH PLAIN LOGIN")
+    );
+    assert_eq!(v["tls_version"], "TLSv1.3");
+    assert!(
+        r.stderr()
+            .starts_with("securemail: error: the server refused the login: 535"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn check_refuses_an_untrusted_server_like_send() {
+    let trusted = Ca::new("trusted");
+    let other = Ca::new("other");
+    let srv = Server::start(Options::new(Mode::Tls, other.leaf(&["localhost"])));
+    let env = Env::smtp(&srv, "tls", &trusted);
+    let r = env.run(&["check"]);
+    r.expect(77);
+    assert!(r.stderr().starts_with(
+        "securemail: error: the certificate of localhost is not signed by a trusted CA"
+    ));
+    assert!(srv.log().commands.is_empty());
+}
+
+#[test]
+fn status_and_revoke_round_trip() {
+    let env = Env::new("");
+    env.run(&["send", "--key", "--to", "ida@example.org"])
+        .expect(0);
+    env.run(&["send", "--otp", "--to", "jon@example.org"])
+        .expect(0);
+    let key = decode_mail(&std::fs::read(&env.outbox()[0]).unwrap()).qr;
+
+    let r = env.run(&["status"]);
+    r.expect(0);
+    let out = r.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("RECIPIENT") && lines[0].contains("STATE"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("ida@example.org  key   pending"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("jon@example.org  otp   pending"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&key) && !out.contains(&key.replace('-', "")),
+        "status shows no key"
+    );
+
+    let r = env.run(&["revoke", "--to", "ida@example.org"]);
+    r.expect(0);
+    assert_eq!(
+        r.stdout(),
+        "revoked the pending one-time key of ida@example.org; it will not verify again\n"
+    );
+    let r = env.run(&["reply", "--to", "ida@example.org", "--code", &key]);
+    r.expect(1);
+    assert!(r.stderr().contains("was revoked"), "{}", r.stderr());
+    let r = env.run(&["--json", "status", "--to", "ida@example.org"]);
+    let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    assert_eq!(v["state"], "revoked");
+    let r = env.run(&["revoke", "--to", "ida@example.org"]);
+    r.expect(1);
+    assert!(r.stderr().starts_with(
+        "securemail: error: ida@example.org has no pending or verified code to revoke\n"
+    ));
+}
+
+#[test]
+fn init_writes_a_config_that_check_loads() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let run = |args: &[&str]| {
+        support::Run(
+            std::process::Command::new(support::BIN)
+                .current_dir(dir.path())
+                .env("SECUREMAIL_PASSWORD", support::SMTP_PASS)
+                .env_remove("SECUREMAIL_CONFIG")
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    let port = srv.port().to_string();
+    let init = [
+        "--config",
+        "site/account.toml",
+        "init",
+        "--host",
+        "localhost",
+        "--port",
+        &port,
+        "--security",
+        "tls",
+        "--from",
+        "Ops <ops@example.org>",
+        "--username",
+        support::SMTP_USER,
+        "--ca-file",
+        "../ca.pem",
+    ];
+    let r = run(&init);
+    r.expect(0);
+    assert!(
+        r.stdout().starts_with("wrote site/account.toml\n"),
+        "{}",
+        r.stdout()
+    );
+    assert!(dir.path().join("site/templates/otp.html").exists());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(dir.path().join("site/account.toml"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    run(&["--config", "site/account.toml", "check"]).expect(0);
+    // And it sends.
+    run(&[
+        "--config",
+        "site/account.toml",
+        "send",
+        "--otp",
+        "--to",
+        "kim@example.org",
+    ])
+    .expect(0);
+    assert_eq!(srv.log().mails.len(), 1);
+
+    // No overwriting without --force.
+    let r = run(&init);
+    r.expect(64);
+    assert_eq!(
+        r.stderr(),
+        "securemail: error: site/account.toml already exists\nhint: pass --force to replace it\n"
+    );
+    let mut forced = init.to_vec();
+    forced.push("--force");
+    run(&forced).expect(0);
+}
+
+#[test]
+fn init_presets_write_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    for (preset, host, port) in [
+        ("gmail", "smtp.gmail.com", "465"),
+        ("gmail-starttls", "smtp.gmail.com", "587"),
+        ("outlook", "smtp.office365.com", "587"),
+    ] {
+        let cfg = format!("{preset}.toml");
+        let out = std::process::Command::new(support::BIN)
+            .current_dir(dir.path())
+            .args([
+                "--config",
+                &cfg,
+                "init",
+                "--preset",
+                preset,
+                "--from",
+                "me@example.org",
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.path().join(&cfg)).unwrap();
+        assert!(text.contains(&format!("\n[smtp]\n# The submission server's name, as on its TLS certificate.\nhost = \"{host}\"\n")), "{text}");
+        assert!(text.contains(&format!("\nport = {port}\n")), "{text}");
+        assert!(text.contains("\nusername = \"me@example.org\"\n"), "{text}");
+    }
+}
+
+#[test]
+fn completions_and_man_page() {
+    let env = Env::new("");
+    let r = env.run(&["completions", "bash"]);
+    r.expect(0);
+    assert!(
+        r.stdout().contains("_securemail()"),
+        "{}",
+        &r.stdout()[..200.min(r.stdout().len())]
+    );
+    assert!(r.stdout().contains("--to-list"));
+    let r = env.run(&["completions", "zsh"]);
+    r.expect(0);
+    assert!(r.stdout().starts_with("#compdef securemail"));
+    let r = env.run(&["man"]);
+    r.expect(0);
+    assert!(
+        r.stdout().starts_with(".ie \\n(.g .ds Aq \\(aq") || r.stdout().contains(".TH securemail"),
+        "{}",
+        &r.stdout()[..200]
+    );
+    assert!(r.stdout().contains(".TH securemail"));
+}
+
+#[test]
+fn the_send_log_has_one_line_per_mail_and_no_secret() {
+    let ca = Ca::new("securemail test CA");
+    let mut opts = Options::new(Mode::Tls, ca.leaf(&["localhost"]));
+    opts.rcpt_always.insert("gone@example.org".into(), 550);
+    let srv = Server::start(opts);
+    let env = Env::new("");
+    env.set_smtp(&srv, "tls", &ca);
+    let cfg = std::fs::read_to_string(env.path("config/account.toml")).unwrap();
+    std::fs::write(
+        env.path("config/account.toml"),
+        format!("{cfg}\n[log]\nfile = \"../send.log\"\n"),
+    )
+    .unwrap();
+    env.run(&[
+        "send",
+        "--key",
+        "--to",
+        "lee@example.org",
+        "--to",
+        "gone@example.org",
+    ])
+    .expect(69);
+    let log = std::fs::read_to_string(env.path("send.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    let ok = lines
+        .iter()
+        .find(|l| l.contains("to=lee@example.org"))
+        .unwrap();
+    assert!(ok.contains(&format!(" host=localhost:{} tls=TLSv1.3 user=user@example.org from=admin@example.org to=lee@example.org kind=key size=", srv.port())), "{ok}");
+    assert!(
+        ok.ends_with(" smtpstatus=250 smtpmsg='2.0.0 queued' exitcode=EX_OK"),
+        "{ok}"
+    );
+    let bad = lines
+        .iter()
+        .find(|l| l.contains("to=gone@example.org"))
+        .unwrap();
+    assert!(
+        bad.contains("smtpstatus=550") && bad.ends_with("exitcode=EX_UNAVAILABLE"),
+        "{bad}"
+    );
+    let key = decode_mail(&srv.log().mails[0].data).qr;
+    assert!(!log.contains(&key) && !log.contains(&key.replace('-', "")));
+    assert!(!log.contains(support::SMTP_PASS));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(env.path("send.log"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+}
+
+fn dkim_env(srv: &Server, ca: &Ca, key_pem: &str) -> Env {
+    let env = Env::new("");
+    env.set_smtp(srv, "tls", ca);
+    std::fs::write(env.path("config/dkim.pem"), key_pem).unwrap();
+    let cfg = std::fs::read_to_string(env.path("config/account.toml")).unwrap();
+    std::fs::write(
+        env.path("config/account.toml"),
+        format!("{cfg}\n[dkim]\ndomain = \"example.org\"\nselector = \"s2026\"\nprivate_key_file = \"dkim.pem\"\n"),
+    )
+    .unwrap();
+    env
+}
+
+/// The TXT record `check` tells the operator to publish.
+fn published_record(env: &Env) -> String {
+    let r = env.run(&["--json", "check"]);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    assert_eq!(v["dkim"]["name"], "s2026._domainkey.example.org");
+    v["dkim"]["txt"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn dkim_ed25519_signature_verifies_with_the_published_key() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let mut seed = [0u8; 32];
+    rand_core_06::RngCore::fill_bytes(&mut rand_core_06::OsRng, &mut seed);
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let pem =
+        ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_pem(&key, rsa::pkcs8::LineEnding::LF)
+            .unwrap();
+    let env = dkim_env(&srv, &ca, pem.as_str());
+    let record = published_record(&env);
+    assert!(record.starts_with("v=DKIM1; k=ed25519; p="), "{record}");
+    env.run(&["send", "--otp", "--to", "mia@example.org"])
+        .expect(0);
+    let data = srv.log().mails[0].data.clone();
+    support::dkim::verify(&data, &record).unwrap();
+    // A changed body no longer verifies (the check can fail).
+    let tampered = String::from_utf8(data)
+        .unwrap()
+        .replacen("Hello", "Hallo", 1);
+    assert!(support::dkim::verify(tampered.as_bytes(), &record).is_err());
+}
+
+#[test]
+fn dkim_rsa_signature_verifies_with_the_published_key() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let key = rsa::RsaPrivateKey::new(&mut rand_core_06::OsRng, 2048).unwrap();
+    let pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&key, rsa::pkcs8::LineEnding::LF).unwrap();
+    let env = dkim_env(&srv, &ca, pem.as_str());
+    let record = published_record(&env);
+    assert!(record.starts_with("v=DKIM1; k=rsa; p="), "{record}");
+    env.run(&["send", "--key", "--to", "ned@example.org"])
+        .expect(0);
+    let data = srv.log().mails[0].data.clone();
+    support::dkim::verify(&data, &record).unwrap();
+    let other = rsa::RsaPrivateKey::new(&mut rand_core_06::OsRng, 2048).unwrap();
+    let other_pub =
+        rsa::pkcs8::EncodePublicKey::to_public_key_der(&rsa::RsaPublicKey::from(&other)).unwrap();
+    let wrong = format!("v=DKIM1; k=rsa; p={}", base64(other_pub.as_bytes()));
+    assert!(
+        support::dkim::verify(&data, &wrong).is_err(),
+        "another key must not verify"
+    );
+}
+
+#[test]
+fn a_bad_dkim_key_is_a_config_error_before_sending() {
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let env = dkim_env(
+        &srv,
+        &ca,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    );
+    let r = env.run(&["send", "--key", "--to", "ola@example.org"]);
+    r.expect(78);
+    assert!(
+        r.stderr()
+            .starts_with("securemail: error: cannot use the DKIM key config/dkim.pem: "),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(srv.log().connections, 0);
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in input.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                T[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
