@@ -37,8 +37,6 @@ use crate::store::{Material, Record, State, Store, StoreError};
 use crate::transport::smtp::{Session, Trace};
 use crate::transport::{Reply, SmtpTarget, Stage, TransportError, outbox};
 
-/// Attempts per recipient (the first plus retries) for temporary failures.
-pub const MAX_ATTEMPTS: u32 = 4;
 /// First retry delay; doubles each time.
 pub const BACKOFF: Duration = Duration::from_millis(500);
 /// A pooled connection idle longer than this is checked with NOOP before reuse.
@@ -177,7 +175,8 @@ pub fn run(
         (None, None, HashSet::new())
     } else {
         let lock = SendLock::acquire(&job.settings.store_path)?;
-        let mut store = Store::open(&job.settings.store_path)?;
+        let mut store =
+            Store::open_waiting(&job.settings.store_path, job.settings.store_lock_timeout)?;
         let interrupted = store.fail_interrupted(crate::unix_now())?;
         (Some(lock), Some(store), interrupted)
     };
@@ -674,7 +673,11 @@ impl<'a> Sender<'a> {
                     self.last_used = Instant::now();
                     return Ok(true);
                 }
-                Err(e) if e.is_temporary() && self.connected_before && attempt < MAX_ATTEMPTS => {
+                Err(e)
+                    if e.is_temporary()
+                        && self.connected_before
+                        && attempt <= target.settings.retries =>
+                {
                     thread::sleep(backoff(attempt));
                     attempt += 1;
                 }
@@ -752,7 +755,8 @@ impl<'a> Sender<'a> {
                     if fatal_for_batch(&e) {
                         return Err(Stop::Batch(e.into()));
                     }
-                    if e.is_temporary() && attempt < MAX_ATTEMPTS {
+                    let retries = self.target.map_or(0, |t| t.settings.retries);
+                    if e.is_temporary() && attempt <= retries {
                         thread::sleep(backoff(attempt));
                         attempt += 1;
                         continue;

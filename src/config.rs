@@ -81,6 +81,7 @@ struct RawSmtp {
     hello_name: Option<Spanned<String>>,
     connections: Option<Spanned<i64>>,
     max_per_minute: Option<Spanned<i64>>,
+    retries: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,6 +94,7 @@ struct RawOutbox {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: Option<Spanned<String>>,
+    lock_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -172,6 +174,8 @@ pub struct SmtpSettings {
     pub connections: usize,
     /// Rate limit across all connections, if any.
     pub max_per_minute: Option<u32>,
+    /// Further attempts for a temporary failure (4xx, timeout, dropped connection).
+    pub retries: u32,
 }
 
 /// How mail leaves this machine.
@@ -218,6 +222,8 @@ pub struct Settings {
     pub delivery: Delivery,
     pub outbox_dir: PathBuf,
     pub store_path: PathBuf,
+    /// How long to wait for another process's lock on the store.
+    pub store_lock_timeout: Duration,
     pub templates_dir: PathBuf,
     pub otp: OtpPolicy,
     pub key: KeyPolicy,
@@ -227,6 +233,9 @@ pub struct Settings {
     /// msmtp-style log of every send, when `[log] file` is set.
     pub log_file: Option<PathBuf>,
 }
+
+/// Largest configuration file read.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Parallel SMTP connections for a batch unless `[smtp] connections` says otherwise.
 pub const DEFAULT_CONNECTIONS: usize = 4;
@@ -365,7 +374,11 @@ impl Reporter<'_> {
 
 /// Reads, parses and checks the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|e| ConfigError {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes));
+    read.map_err(|e| ConfigError {
         file: path.to_path_buf(),
         at: None,
         message: format!(
@@ -378,6 +391,17 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
                 .into(),
         ),
     })?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError {
+            file: path.to_path_buf(),
+            at: None,
+            message: format!(
+                "the file is larger than {} KiB; this is not a securemail configuration",
+                MAX_CONFIG_BYTES / 1024
+            ),
+            hint: Some("check --config / SECUREMAIL_CONFIG".into()),
+        });
+    }
     let source = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
@@ -423,6 +447,22 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         "[store] path",
         "securemail.db",
     )?);
+    let store_lock_timeout = match raw.store.lock_timeout {
+        None => crate::store::BUSY_TIMEOUT,
+        Some(v) => match humantime::parse_duration(v.get_ref()) {
+            Ok(d) if d <= Duration::from_secs(600) => d,
+            _ => {
+                return Err(r.at(
+                    &v,
+                    format!(
+                        "[store] lock_timeout = {:?} is not a duration up to 10 minutes",
+                        v.get_ref()
+                    ),
+                    "write a duration such as \"5s\" or \"500ms\"",
+                ));
+            }
+        },
+    };
     let templates_dir = resolve(&path_value(
         &r,
         raw.templates.dir,
@@ -454,6 +494,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         delivery,
         outbox_dir,
         store_path,
+        store_lock_timeout,
         templates_dir,
         otp,
         key,
@@ -768,6 +809,15 @@ fn check_smtp(
         )? as u32),
     };
 
+    let retries = int_in(
+        r,
+        smtp.retries,
+        "[smtp] retries",
+        0..=10,
+        3,
+        "retries after a 4xx, a timeout or a dropped connection, with backoff 0.5 s, 1 s, 2 s, …",
+    )? as u32;
+
     Ok(SmtpSettings {
         host: host_str,
         port,
@@ -778,6 +828,7 @@ fn check_smtp(
         hello_name,
         connections: connections as usize,
         max_per_minute,
+        retries,
     })
 }
 

@@ -12,7 +12,7 @@ use mail_parser::{HeaderValue, MessageParser};
 use crate::exit;
 
 /// Largest reply message we read.
-pub const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What securemail needs from a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]

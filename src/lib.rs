@@ -84,6 +84,22 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// A user-supplied value for an error message: quoted, control characters escaped, and cut
+/// to 64 characters so that a megabyte of input does not become a megabyte of error.
+pub fn quote(value: &str) -> String {
+    const MAX: usize = 64;
+    let n = value.chars().count();
+    if n <= MAX {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!(
+            "{}… ({n} characters)",
+            format!("{head:?}").trim_end_matches('"').to_string() + "\""
+        )
+    }
+}
+
 /// An I/O error as a short phrase, without Rust's "(os error N)" suffix.
 pub(crate) fn io_reason(e: &std::io::Error) -> String {
     use std::io::ErrorKind::*;

@@ -61,7 +61,7 @@ pub enum MessageError {
         chars: usize,
         max: usize,
     },
-    #[error("{input:?} is not a valid recipient address ({reason})")]
+    #[error("{} is not a valid recipient address ({reason})", crate::quote(input))]
     BadAddress { input: String, reason: String },
     #[error("cannot assemble the message: {0}")]
     Mime(String),

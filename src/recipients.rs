@@ -9,11 +9,14 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::exit;
 use crate::message::{MessageError, Recipient};
+
+/// Longest list line read (an address plus a name is far shorter).
+const MAX_LINE_BYTES: usize = 16 * 1024;
 
 /// A problem with one line of a list (or with `--to`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +39,7 @@ pub enum ListError {
         problem: LineProblem,
         more: usize,
     },
-    #[error("--to {:?}: {}", problem.input, problem.reason)]
+    #[error("--to {}: {}", crate::quote(&problem.input), problem.reason)]
     Arg { problem: LineProblem },
     #[error("the recipient list {} has no recipients", path.display())]
     Empty { path: PathBuf },
@@ -181,10 +184,38 @@ pub fn stream(source: &Source, mut f: impl FnMut(Entry) -> bool) -> Result<(), L
             let mut header_possible = true;
             loop {
                 raw.clear();
-                if reader.read_until(b'\n', &mut raw).map_err(read_err)? == 0 {
+                let n = (&mut reader)
+                    .take(MAX_LINE_BYTES as u64 + 1)
+                    .read_until(b'\n', &mut raw)
+                    .map_err(read_err)?;
+                if n == 0 {
                     break;
                 }
                 line_no += 1;
+                if raw.len() > MAX_LINE_BYTES && !raw.ends_with(b"\n") {
+                    // Skip the rest of the overlong line without holding it in memory.
+                    let mut sink = Vec::new();
+                    loop {
+                        sink.clear();
+                        let m = (&mut reader)
+                            .take(64 * 1024)
+                            .read_until(b'\n', &mut sink)
+                            .map_err(read_err)?;
+                        if m == 0 || sink.ends_with(b"\n") {
+                            break;
+                        }
+                    }
+                    header_possible = false;
+                    let entry = Entry::Invalid(LineProblem {
+                        line: line_no,
+                        input: String::from_utf8_lossy(&raw[..40]).into_owned(),
+                        reason: format!("the line is longer than {} KiB", MAX_LINE_BYTES / 1024),
+                    });
+                    if !f(entry) {
+                        break;
+                    }
+                    continue;
+                }
                 let entry = match parse_line(&raw) {
                     Ok(None) => continue,
                     Ok(Some(fields)) => {
@@ -231,10 +262,10 @@ pub fn stream(source: &Source, mut f: impl FnMut(Entry) -> bool) -> Result<(), L
 fn describe(e: &MessageError, input: &str) -> String {
     match e {
         MessageError::BadAddress { .. } if !input.contains('@') => {
-            format!("{input:?} is not an email address (no @)")
+            format!("{} is not an email address (no @)", crate::quote(input))
         }
         MessageError::BadAddress { reason, .. } => {
-            format!("{input:?} is not a valid address ({reason})")
+            format!("{} is not a valid address ({reason})", crate::quote(input))
         }
         other => other.to_string(),
     }

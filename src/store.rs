@@ -27,7 +27,8 @@ use crate::exit;
 use crate::otp::{OtpAlgorithm, OtpParams};
 use crate::secret::{self, RandomError, Secret};
 
-/// How long a process waits for another one's lock before giving up.
+/// How long a process waits for another one's lock before giving up, unless `[store]
+/// lock_timeout` says otherwise.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SCHEMA_VERSION: i64 = 1;
 const NONCE_LEN: usize = 24;
@@ -120,8 +121,8 @@ pub enum Material<'a> {
 pub enum StoreError {
     #[error("cannot open the store {}: {reason}", path.display())]
     Open { path: PathBuf, reason: String },
-    #[error("the store {} is busy: another securemail held its lock for more than {}s", path.display(), BUSY_TIMEOUT.as_secs())]
-    Busy { path: PathBuf },
+    #[error("the store {} is busy: another process held its lock for longer than {}", path.display(), humantime::format_duration(*waited))]
+    Busy { path: PathBuf, waited: Duration },
     #[error("the store {} is damaged or is not a securemail database: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
     #[error("the store {} was written by a newer securemail (schema {found})", path.display())]
@@ -153,7 +154,7 @@ impl StoreError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             StoreError::Open { .. } => "check [store] path in the config and that its directory is writable".into(),
-            StoreError::Busy { .. } => "another securemail is working on the store; try again in a moment".into(),
+            StoreError::Busy { .. } => "another program is writing to the store; try again in a moment (or raise [store] lock_timeout)".into(),
             StoreError::Corrupt { .. } => "restore the store from a backup, or point [store] path at a new file (codes issued so far will no longer verify)".into(),
             StoreError::Newer { .. } => "upgrade securemail".into(),
             StoreError::ReadOnly { .. } => "make the store file and its directory writable by this user".into(),
@@ -197,6 +198,7 @@ pub struct Store {
     conn: Connection,
     keys: Keys,
     path: PathBuf,
+    lock_timeout: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -213,6 +215,11 @@ pub fn key_file_path(db: &Path) -> PathBuf {
 impl Store {
     /// Opens (creating if needed) the database and its key file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_waiting(path, BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], waiting up to `lock_timeout` whenever another process holds the lock.
+    pub fn open_waiting(path: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
         let open_err = |e: std::io::Error| StoreError::Open {
             path: path.to_path_buf(),
             reason: crate::io_reason(&e),
@@ -238,9 +245,10 @@ impl Store {
         }
         let keys = load_or_create_key(&key_file_path(path))?;
         let mut store = Store {
-            conn: connect(path)?,
+            conn: connect(path, lock_timeout)?,
             keys,
             path: path.to_path_buf(),
+            lock_timeout,
         };
         store.migrate()?;
         Ok(store)
@@ -251,12 +259,13 @@ impl Store {
     /// losers sleep in the busy handler.
     pub fn another(&self) -> Result<Store, StoreError> {
         Ok(Store {
-            conn: connect(&self.path)?,
+            conn: connect(&self.path, self.lock_timeout)?,
             keys: Keys {
                 seal: self.keys.seal.clone(),
                 mac: self.keys.mac.clone(),
             },
             path: self.path.clone(),
+            lock_timeout: self.lock_timeout,
         })
     }
 
@@ -618,9 +627,10 @@ impl Store {
 }
 
 /// Opens one SQLite connection with securemail's per-connection settings.
-fn connect(path: &Path) -> Result<Connection, StoreError> {
+fn connect(path: &Path, lock_timeout: Duration) -> Result<Connection, StoreError> {
+    LOCK_WAIT.with(|w| w.set(lock_timeout));
     let conn = Connection::open(path).map_err(|e| sql_error(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
+    conn.busy_timeout(lock_timeout)
         .map_err(|e| sql_error(path, e))?;
     // synchronous = NORMAL (with WAL): a commit survives the process being killed at any
     // instant, which is what resumable batches need; only a power cut may lose the last few
@@ -691,13 +701,21 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
     }))
 }
 
+thread_local! {
+    /// The lock timeout of the store last opened on this thread, for `Busy` messages.
+    static LOCK_WAIT: std::cell::Cell<Duration> = const { std::cell::Cell::new(BUSY_TIMEOUT) };
+}
+
 fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     let path = path.to_path_buf();
     if let rusqlite::Error::SqliteFailure(f, ref msg) = e {
         let reason = msg.clone().unwrap_or_else(|| f.to_string());
         return match f.code {
-            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy { path },
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy {
+                path,
+                waited: LOCK_WAIT.with(|w| w.get()),
+            },
             ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
                 StoreError::Corrupt { path, reason }
             }

@@ -117,7 +117,9 @@ pub fn template(a: &Answers) -> String {
          # Parallel connections when sending to a list.\n\
          # connections = 4\n\
          # Most mails a minute across all connections (providers cap sending).\n\
-         # max_per_minute = 60\n",
+         # max_per_minute = 60\n\
+         # Retries after a 4xx, a timeout or a dropped connection (backoff 0.5 s, 1 s, 2 s, ...).\n\
+         # retries = 3\n",
         toml_str(&s.host),
         s.port,
         toml_str(&s.username),
@@ -141,7 +143,9 @@ pub fn template(a: &Answers) -> String {
          dir = \"{b}outbox\"\n\n\
          [store]\n\
          # SQLite record of issued codes. Its key file (securemail.key) is created beside it, 0600.\n\
-         path = \"{b}securemail.db\"\n\n\
+         path = \"{b}securemail.db\"\n\
+         # How long to wait when another process holds the store's lock.\n\
+         # lock_timeout = \"5s\"\n\n\
          [otp]\n\
          # Name shown above the code in the authenticator app (no ':').\n\
          issuer = {}\n\

@@ -22,7 +22,7 @@ pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(
     }
     if let Some(file) = args.message {
         let raw = read_message(&file)?;
-        let mut store = Store::open(&settings.store_path)?;
+        let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
         let outcome = from_message(&mut store, settings, &raw);
         return finish(out, None, outcome);
     }
@@ -37,7 +37,7 @@ pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(
             ),
         });
     }
-    let mut store = Store::open(&settings.store_path)?;
+    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
     let outcome = verify::verify(&mut store, settings, &to.address, &code, unix_now())
         .map(Checked::Accepted)
         .map_err(Error::from);
@@ -196,7 +196,7 @@ fn maildir(settings: &Settings, out: Output, dir: &Path) -> Result<(), Error> {
         .collect();
     names.sort();
     fs::create_dir_all(&cur).map_err(|e| io(&cur, e))?;
-    let mut store = Store::open(&settings.store_path)?;
+    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
     let (mut ok, mut refused_n, mut bad) = (0, 0, 0);
     for name in names {
         let base = name.split(":2,").next().unwrap_or(&name).to_string();

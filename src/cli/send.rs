@@ -26,6 +26,9 @@ pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<()
     } else {
         CodeKind::Key
     };
+    if let Some(name) = &args.name {
+        check_header_value("name", name, message::MAX_NAME_CHARS)?;
+    }
     let source = match (args.to_list, args.to) {
         (Some(path), _) => Source::File(path),
         (None, to) if to.is_empty() => Source::Args {

@@ -24,7 +24,7 @@ pub(super) fn status(settings: &Settings, out: Output, args: StatusArgs) -> Resu
         .as_deref()
         .map(|t| Recipient::parse(t, None).map(|r| r.address))
         .transpose()?;
-    let store = Store::open(&settings.store_path)?;
+    let store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
     let records = if args.all {
         store.records(to.as_deref())?
     } else {
@@ -81,7 +81,7 @@ pub(super) fn status(settings: &Settings, out: Output, args: StatusArgs) -> Resu
 
 pub(super) fn revoke(settings: &Settings, out: Output, args: RevokeArgs) -> Result<(), Error> {
     let to = Recipient::parse(&args.to, None)?;
-    let mut store = Store::open(&settings.store_path)?;
+    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
     let now = unix_now();
     let revoked = store.with_current(&to.address, now, |_, rec| {
         Ok(match rec {

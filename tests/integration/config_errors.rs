@@ -31,7 +31,7 @@ fn unknown_key_exact_stderr() {
         "securemail: error: config/account.toml:17:1: unknown key `hots` in [smtp]\n\
          hint: the keys [smtp] accepts are host, port, security, username, password_env, \
          password_command, ca_file, timeout_secs, hello_name, connections, \
-         max_per_minute\n"
+         max_per_minute, retries\n"
     );
 }
 

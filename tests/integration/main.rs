@@ -4,6 +4,7 @@
 
 mod support;
 
+mod adversarial;
 mod batch;
 mod config_errors;
 mod operator;

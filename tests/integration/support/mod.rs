@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dkim;
+pub mod hostile;
 pub mod pki;
 pub mod server;
 
