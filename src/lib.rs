@@ -22,6 +22,8 @@ pub mod config;
 pub mod dkim;
 pub mod error;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod inbound;
 pub mod key;
 pub mod message;

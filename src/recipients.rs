@@ -142,121 +142,135 @@ pub fn refuse(source: &Source, mut problems: Vec<LineProblem>) -> Result<(), Lis
 /// Feeds every entry to `f` in order, until it returns false. Duplicates (by lower-case address)
 /// after the first are reported as invalid.
 pub fn stream(source: &Source, mut f: impl FnMut(Entry) -> bool) -> Result<(), ListError> {
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut emit = |line: usize, input: &str, name: Option<&str>| -> Entry {
-        match Recipient::parse(input, name) {
-            Ok(r) => {
-                if seen.insert(r.address.clone()) {
-                    Entry::Valid { line, recipient: r }
-                } else {
-                    Entry::Invalid(LineProblem {
-                        line,
-                        input: input.to_string(),
-                        reason: format!("{} appears more than once", r.address),
-                    })
-                }
-            }
-            Err(e) => Entry::Invalid(LineProblem {
-                line,
-                input: input.to_string(),
-                reason: describe(&e, input),
-            }),
-        }
-    };
     match source {
         Source::Args { to, name } => {
+            let mut seen = Dedup::default();
             for input in to {
-                if !f(emit(0, input, name.as_deref())) {
+                if !f(seen.entry(0, input, name.as_deref())) {
                     break;
                 }
             }
             Ok(())
         }
         Source::File(path) => {
-            let read_err = |e: std::io::Error| ListError::Read {
+            let file = File::open(path).map_err(|e| ListError::Read {
                 path: path.clone(),
                 reason: crate::io_reason(&e),
-            };
-            let file = File::open(path).map_err(read_err)?;
-            let mut reader = BufReader::new(file);
-            let mut raw = Vec::new();
-            let mut line_no = 0;
-            let mut header_possible = true;
+            })?;
+            stream_from(BufReader::new(file), path, f)
+        }
+    }
+}
+
+/// Checks each recipient and remembers addresses, to report duplicates.
+#[derive(Default)]
+struct Dedup(HashSet<String>);
+
+impl Dedup {
+    fn entry(&mut self, line: usize, input: &str, name: Option<&str>) -> Entry {
+        match Recipient::parse(input, name) {
+            Ok(r) if self.0.insert(r.address.clone()) => Entry::Valid { line, recipient: r },
+            Ok(r) => Entry::Invalid(LineProblem {
+                line,
+                input: input.to_string(),
+                reason: format!("{} appears more than once", r.address),
+            }),
+            Err(e) => Entry::Invalid(LineProblem {
+                line,
+                input: input.to_string(),
+                reason: describe(&e, input),
+            }),
+        }
+    }
+}
+
+/// [`stream`] over list text from any reader (`path` names it in errors).
+pub fn stream_from(
+    mut reader: impl BufRead,
+    path: &Path,
+    mut f: impl FnMut(Entry) -> bool,
+) -> Result<(), ListError> {
+    let read_err = |e: std::io::Error| ListError::Read {
+        path: path.to_path_buf(),
+        reason: crate::io_reason(&e),
+    };
+    let mut seen = Dedup::default();
+    let mut raw = Vec::new();
+    let mut line_no = 0;
+    let mut header_possible = true;
+    loop {
+        raw.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut raw)
+            .map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if raw.len() > MAX_LINE_BYTES && !raw.ends_with(b"\n") {
+            // Skip the rest of the overlong line without holding it in memory.
+            let mut sink = Vec::new();
             loop {
-                raw.clear();
-                let n = (&mut reader)
-                    .take(MAX_LINE_BYTES as u64 + 1)
-                    .read_until(b'\n', &mut raw)
+                sink.clear();
+                let m = (&mut reader)
+                    .take(64 * 1024)
+                    .read_until(b'\n', &mut sink)
                     .map_err(read_err)?;
-                if n == 0 {
-                    break;
-                }
-                line_no += 1;
-                if raw.len() > MAX_LINE_BYTES && !raw.ends_with(b"\n") {
-                    // Skip the rest of the overlong line without holding it in memory.
-                    let mut sink = Vec::new();
-                    loop {
-                        sink.clear();
-                        let m = (&mut reader)
-                            .take(64 * 1024)
-                            .read_until(b'\n', &mut sink)
-                            .map_err(read_err)?;
-                        if m == 0 || sink.ends_with(b"\n") {
-                            break;
-                        }
-                    }
-                    header_possible = false;
-                    let entry = Entry::Invalid(LineProblem {
-                        line: line_no,
-                        input: String::from_utf8_lossy(&raw[..40]).into_owned(),
-                        reason: format!("the line is longer than {} KiB", MAX_LINE_BYTES / 1024),
-                    });
-                    if !f(entry) {
-                        break;
-                    }
-                    continue;
-                }
-                let entry = match parse_line(&raw) {
-                    Ok(None) => continue,
-                    Ok(Some(fields)) => {
-                        let was_first = std::mem::replace(&mut header_possible, false);
-                        if was_first && is_header(&fields) {
-                            continue;
-                        }
-                        match fields.as_slice() {
-                            [email] => emit(line_no, email, None),
-                            [email, name] => emit(
-                                line_no,
-                                email,
-                                Some(name).filter(|n| !n.is_empty()).map(|n| n.as_str()),
-                            ),
-                            _ => Entry::Invalid(LineProblem {
-                                line: line_no,
-                                input: fields.first().cloned().unwrap_or_default(),
-                                reason: format!("{} fields; expected email[,name]", fields.len()),
-                            }),
-                        }
-                    }
-                    Err(reason) => {
-                        header_possible = false;
-                        Entry::Invalid(LineProblem {
-                            line: line_no,
-                            input: String::from_utf8_lossy(&raw)
-                                .trim_end()
-                                .chars()
-                                .take(80)
-                                .collect(),
-                            reason,
-                        })
-                    }
-                };
-                if !f(entry) {
+                if m == 0 || sink.ends_with(b"\n") {
                     break;
                 }
             }
-            Ok(())
+            header_possible = false;
+            let entry = Entry::Invalid(LineProblem {
+                line: line_no,
+                input: String::from_utf8_lossy(&raw[..40]).into_owned(),
+                reason: format!("the line is longer than {} KiB", MAX_LINE_BYTES / 1024),
+            });
+            if !f(entry) {
+                break;
+            }
+            continue;
+        }
+        let entry = match parse_line(&raw) {
+            Ok(None) => continue,
+            Ok(Some(fields)) => {
+                let was_first = std::mem::replace(&mut header_possible, false);
+                if was_first && is_header(&fields) {
+                    continue;
+                }
+                match fields.as_slice() {
+                    [email] => seen.entry(line_no, email, None),
+                    [email, name] => seen.entry(
+                        line_no,
+                        email,
+                        Some(name.as_str()).filter(|n| !n.is_empty()),
+                    ),
+                    _ => Entry::Invalid(LineProblem {
+                        line: line_no,
+                        input: fields.first().cloned().unwrap_or_default(),
+                        reason: format!("{} fields; expected email[,name]", fields.len()),
+                    }),
+                }
+            }
+            Err(reason) => {
+                header_possible = false;
+                Entry::Invalid(LineProblem {
+                    line: line_no,
+                    input: String::from_utf8_lossy(&raw)
+                        .trim_end()
+                        .chars()
+                        .take(80)
+                        .collect(),
+                    reason,
+                })
+            }
+        };
+        if !f(entry) {
+            break;
         }
     }
+    Ok(())
 }
 
 fn describe(e: &MessageError, input: &str) -> String {

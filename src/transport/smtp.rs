@@ -87,7 +87,8 @@ pub struct Extensions {
 }
 
 impl Extensions {
-    fn parse(reply: &Reply) -> Extensions {
+    /// Reads the keywords of an EHLO reply.
+    pub fn parse(reply: &Reply) -> Extensions {
         let mut ext = Extensions::default();
         for line in reply.lines.iter().skip(1) {
             let mut words = line.split_whitespace();
@@ -100,7 +101,19 @@ impl Extensions {
                 "8BITMIME" => ext.eightbitmime = true,
                 "SMTPUTF8" => ext.smtputf8 = true,
                 "SIZE" => ext.size = words.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0),
-                "AUTH" => ext.auth.extend(words.map(|w| w.to_ascii_uppercase())),
+                // SASL mechanism names are 1-20 of A-Z, 0-9, '-', '_' (RFC 4422 §3.1); anything
+                // else is noise from a broken or hostile server.
+                "AUTH" => ext
+                    .auth
+                    .extend(words.map(|w| w.to_ascii_uppercase()).filter(|w| {
+                        (1..=20).contains(&w.len())
+                            && w.bytes().all(|b| {
+                                b.is_ascii_uppercase()
+                                    || b.is_ascii_digit()
+                                    || b == b'-'
+                                    || b == b'_'
+                            })
+                    })),
                 _ => {}
             }
             ext.lines.push(line.clone());
@@ -653,18 +666,8 @@ impl Session {
             let raw = self.read_line(stage, deadline)?;
             let line = String::from_utf8_lossy(&raw).into_owned();
             self.log(&format!("< {line}"));
-            let bytes = line.as_bytes();
-            let valid = bytes.len() >= 3
-                && bytes[..3].iter().all(u8::is_ascii_digit)
-                && matches!(bytes.get(3), None | Some(b' ') | Some(b'-'))
-                && (b'2'..=b'5').contains(&bytes[0]);
-            if !valid {
-                return Err(TransportError::Protocol {
-                    stage,
-                    detail: format!("malformed reply line {:?}", printable(&line)),
-                });
-            }
-            let this: u16 = line[..3].parse().unwrap_or(0);
+            let (this, more, text) =
+                reply_line(&line).map_err(|detail| TransportError::Protocol { stage, detail })?;
             if code.is_some_and(|c| c != this) {
                 return Err(TransportError::Protocol {
                     stage,
@@ -672,8 +675,8 @@ impl Session {
                 });
             }
             code = Some(this);
-            lines.push(line.get(4..).unwrap_or("").to_string());
-            if bytes.get(3) != Some(&b'-') {
+            lines.push(text.to_string());
+            if !more {
                 break;
             }
             if lines.len() >= MAX_REPLY_LINES {
@@ -731,6 +734,29 @@ impl Session {
             }
         }
     }
+}
+
+/// One reply line: its code, whether more lines follow (`250-…`), and its text.
+pub fn reply_line(line: &str) -> Result<(u16, bool, &str), String> {
+    let bytes = line.as_bytes();
+    let valid = bytes.len() >= 3
+        && bytes[..3].iter().all(u8::is_ascii_digit)
+        && matches!(bytes.get(3), None | Some(b' ') | Some(b'-'))
+        && (b'2'..=b'5').contains(&bytes[0]);
+    if !valid {
+        return Err(format!(
+            "malformed reply line {}",
+            crate::quote(&printable(line))
+        ));
+    }
+    let code = u16::from(bytes[0] - b'0') * 100
+        + u16::from(bytes[1] - b'0') * 10
+        + u16::from(bytes[2] - b'0');
+    Ok((
+        code,
+        bytes.get(3) == Some(&b'-'),
+        line.get(4..).unwrap_or(""),
+    ))
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -839,7 +865,7 @@ mod tests {
                 "mx.example.org greets you".into(),
                 "PIPELINING".into(),
                 "SIZE 1000".into(),
-                "AUTH PLAIN login".into(),
+                "AUTH PLAIN login X\u{e9}Y".into(),
                 "STARTTLS".into(),
             ],
         };
