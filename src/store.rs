@@ -570,45 +570,35 @@ impl Store {
 
     /// Each recipient's current record (see [`Store::current`]), or just `recipient`'s.
     pub fn current_records(&self, recipient: Option<&str>) -> Result<Vec<Record>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, recipient, kind, created, expires, attempts, state, sealed, last_step, message_id,
-                        otp_algorithm, otp_digits, otp_period
-                 FROM codes c
-                 WHERE (?1 IS NULL OR recipient = ?1)
-                   AND id = (SELECT max(id) FROM codes
-                             WHERE recipient = c.recipient
-                               AND state NOT IN ('sending', 'failed', 'superseded'))
-                 ORDER BY recipient",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![recipient], row_to_record)
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(
-                row.map_err(|e| self.err(e))?
-                    .map_err(|reason| StoreError::Corrupt {
-                        path: self.path.clone(),
-                        reason,
-                    })?,
-            );
-        }
-        Ok(out)
+        self.query_records(
+            "WHERE (?1 IS NULL OR recipient = ?1)
+               AND id = (SELECT max(id) FROM codes
+                         WHERE recipient = c.recipient
+                           AND state NOT IN ('sending', 'failed', 'superseded'))
+             ORDER BY recipient",
+            recipient,
+        )
     }
 
     /// All records, or those of one recipient, oldest first.
     pub fn records(&self, recipient: Option<&str>) -> Result<Vec<Record>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, recipient, kind, created, expires, attempts, state, sealed, last_step, message_id,
-                        otp_algorithm, otp_digits, otp_period
-                 FROM codes WHERE (?1 IS NULL OR recipient = ?1) ORDER BY id",
-            )
-            .map_err(|e| self.err(e))?;
+        self.query_records(
+            "WHERE (?1 IS NULL OR recipient = ?1) ORDER BY id",
+            recipient,
+        )
+    }
+
+    fn query_records(
+        &self,
+        filter: &str,
+        recipient: Option<&str>,
+    ) -> Result<Vec<Record>, StoreError> {
+        let sql = format!(
+            "SELECT id, recipient, kind, created, expires, attempts, state, sealed, last_step, message_id,
+                    otp_algorithm, otp_digits, otp_period
+             FROM codes c {filter}"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![recipient], row_to_record)
             .map_err(|e| self.err(e))?;

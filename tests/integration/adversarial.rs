@@ -698,15 +698,7 @@ fn no_secret_in_any_output_log_or_error() {
         .map(|m| decode_mail(&m.data))
         .collect();
     let otp = &mails[0];
-    let secret_b32 = otp
-        .qr
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let secret_b32 = crate::support::secret_param(&otp.qr);
     let code = support::totp(&support::otpauth_secret(&otp.qr), support::now());
     let keys: Vec<String> = mails[1..].iter().map(|m| m.qr.clone()).collect();
     run(&[

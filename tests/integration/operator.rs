@@ -372,7 +372,10 @@ fn dkim_rsa_signature_verifies_with_the_published_key() {
     let other = rsa::RsaPrivateKey::new(&mut rand_core_06::OsRng, 2048).unwrap();
     let other_pub =
         rsa::pkcs8::EncodePublicKey::to_public_key_der(&rsa::RsaPublicKey::from(&other)).unwrap();
-    let wrong = format!("v=DKIM1; k=rsa; p={}", base64(other_pub.as_bytes()));
+    let wrong = format!(
+        "v=DKIM1; k=rsa; p={}",
+        support::base64(other_pub.as_bytes())
+    );
     assert!(
         support::dkim::verify(&data, &wrong).is_err(),
         "another key must not verify"
@@ -397,22 +400,4 @@ fn a_bad_dkim_key_is_a_config_error_before_sending() {
         r.stderr()
     );
     assert_eq!(srv.log().connections, 0);
-}
-
-fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in input.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            out.push(if i <= c.len() {
-                T[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }

@@ -130,7 +130,7 @@ fn quoted_printable_and_base64_bodies() {
     r.expect(0);
 
     let (key, mid) = send_key(&env, "dan@example.org");
-    let b64 = base64(format!("my key: {key}\r\nthanks\r\n").as_bytes());
+    let b64 = support::base64(format!("my key: {key}\r\nthanks\r\n").as_bytes());
     let r = check(
         &env,
         "b64.eml",
@@ -346,22 +346,4 @@ fn maildir_processes_each_message_once() {
     let st = env.run(&["--json", "status", "--to", "ben@example.org"]);
     let v: serde_json::Value = serde_json::from_str(st.stdout().trim()).unwrap();
     assert_eq!(v["attempts"], 1, "the wrong reply counted once");
-}
-
-fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in input.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            out.push(if i <= c.len() {
-                T[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }

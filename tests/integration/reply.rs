@@ -211,17 +211,9 @@ fn store_holds_no_secret_in_plain_text() {
     let env = Env::new("");
     let key = send_key(&env, "ivan@example.org");
     let secret = enrol(&env, "judy@example.org");
-    let b32: String = {
-        let eml = env.outbox().pop().unwrap();
-        let q = decode_mail(&std::fs::read(eml).unwrap()).qr;
-        q.split("secret=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap()
-            .to_string()
-    };
+    let b32 = support::secret_param(
+        &decode_mail(&std::fs::read(env.outbox().pop().unwrap()).unwrap()).qr,
+    );
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(env.dir.path()).unwrap() {
         let p = entry.unwrap().path();

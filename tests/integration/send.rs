@@ -58,14 +58,7 @@ fn otp_over_implicit_tls() {
     let secret = support::otpauth_secret(&mail.qr);
     assert_eq!(secret.len(), 20, "160-bit secret");
     // The text part carries the same secret for people who cannot scan.
-    let b32 = mail
-        .qr
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
+    let b32 = support::secret_param(&mail.qr);
     let grouped: Vec<String> = b32
         .as_bytes()
         .chunks(4)

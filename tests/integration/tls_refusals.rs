@@ -191,15 +191,7 @@ fn verbose_shows_the_dialogue_but_no_secret() {
         assert!(err.contains(expected), "missing {expected:?} in\n{err}");
     }
     let mail = crate::support::decode_mail(&srv.log().mails[0].data);
-    let secret_b32 = mail
-        .qr
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let secret_b32 = crate::support::secret_param(&mail.qr);
     let auth_blob = srv
         .log()
         .commands

@@ -272,6 +272,82 @@ pub fn totp(secret: &[u8], unix_time: u64) -> String {
     hotp(secret, unix_time / 30, 6)
 }
 
+/// RFC 4648 base64 encoding, for test fixtures.
+pub fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in input.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                T[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// RFC 4648 base64 decoding (whitespace and padding ignored).
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = T.iter().position(|&t| t == c).expect("base64") as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    out
+}
+
+/// A server-side connection: plaintext, or TLS (from the first byte or after STARTTLS).
+pub enum Conn {
+    Plain(std::net::TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>>),
+}
+
+impl std::io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// The `secret=` parameter of an otpauth URI, as written (base32).
+pub fn secret_param(uri: &str) -> String {
+    let q = uri.split_once('?').expect("query").1;
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .expect("secret parameter")
+        .to_string()
+}
+
 /// RFC 4648 base32 (no padding) decoding.
 pub fn base32_decode(s: &str) -> Vec<u8> {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -295,12 +371,7 @@ pub fn base32_decode(s: &str) -> Vec<u8> {
 
 /// The `secret=` parameter of an otpauth URI, decoded.
 pub fn otpauth_secret(uri: &str) -> Vec<u8> {
-    let q = uri.split_once('?').expect("query").1;
-    let s = q
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("secret="))
-        .expect("secret parameter");
-    base32_decode(s)
+    base32_decode(&secret_param(uri))
 }
 
 pub fn now() -> u64 {

@@ -7,7 +7,7 @@
 //! so tests assert on the bytes that actually arrived.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,7 @@ use std::time::Duration;
 use mailin::{Action, AuthMechanism, Handler, Response, SessionBuilder};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
+use super::Conn;
 use super::pki::ServerCert;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,35 +153,6 @@ impl Drop for Server {
     }
 }
 
-enum Conn {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
-}
-
-impl Read for Conn {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.read(buf),
-            Conn::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Conn {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.write(buf),
-            Conn::Tls(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Conn::Plain(s) => s.flush(),
-            Conn::Tls(s) => s.flush(),
-        }
-    }
-}
-
 struct Recorder {
     log: Arc<Mutex<Log>>,
     options: Arc<Mutex<Options>>,
@@ -274,25 +246,7 @@ fn reply(out: &mut impl Write, response: &Response) -> io::Result<()> {
 /// The SASL PLAIN response for the configured login.
 fn session_credentials(options: &Mutex<Options>) -> String {
     let (user, pass) = options.lock().unwrap().auth.clone().unwrap_or_default();
-    base64(format!("\0{user}\0{pass}").as_bytes())
-}
-
-fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in input.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    super::base64(format!("\0{user}\0{pass}").as_bytes())
 }
 
 fn serve(
