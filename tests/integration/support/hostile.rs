@@ -4,16 +4,15 @@
 //! (or no credential) ever reached it.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use super::Conn;
 use super::pki::ServerCert;
+use super::{Conn, Listener, server_tls};
 
 /// How the hostile server behaves.
 #[derive(Clone)]
@@ -85,43 +84,25 @@ impl Seen {
 pub struct Hostile {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Seen>>,
-    stop: Arc<AtomicBool>,
+    _listener: Listener,
 }
 
 impl Hostile {
     pub fn start(script: Script) -> Hostile {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let tls = Arc::new(
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(script.cert.chain.clone(), script.cert.key.clone_key())
-                .unwrap(),
-        );
-        {
+        let tls = server_tls(&script.cert);
+        let listener = {
             let seen = Arc::clone(&seen);
-            let stop = Arc::clone(&stop);
-            thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let seen = Arc::clone(&seen);
-                    let tls = Arc::clone(&tls);
-                    let script = script.clone();
-                    thread::spawn(move || {
-                        seen.lock().unwrap().connections += 1;
-                        let _ = serve(conn, &script, tls, &seen);
-                    });
-                }
-            });
+            Listener::start(move |conn| {
+                seen.lock().unwrap().connections += 1;
+                let _ = serve(conn, &script, Arc::clone(&tls), &seen);
+            })
+        };
+        Hostile {
+            addr: listener.addr,
+            seen,
+            _listener: listener,
         }
-        Hostile { addr, seen, stop }
     }
 
     pub fn port(&self) -> u16 {
@@ -130,13 +111,6 @@ impl Hostile {
 
     pub fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap()
-    }
-}
-
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
     }
 }
 

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
-pub use pki::Ca;
+pub use pki::{Ca, ServerCert};
 pub use server::{Mode, Options, Server};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_securemail");
@@ -336,6 +336,57 @@ impl std::io::Write for Conn {
             Conn::Plain(s) => s.flush(),
             Conn::Tls(s) => s.flush(),
         }
+    }
+}
+
+/// A rustls server configuration for `cert`.
+pub fn server_tls(cert: &ServerCert) -> std::sync::Arc<rustls::ServerConfig> {
+    std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(cert.chain.clone(), cert.key.clone_key())
+        .unwrap(),
+    )
+}
+
+/// A listener on 127.0.0.1 that hands each connection to `serve` on its own thread, until
+/// dropped.
+pub struct Listener {
+    pub addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Listener {
+    pub fn start(serve: impl Fn(std::net::TcpStream) + Send + Sync + 'static) -> Listener {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let serve = std::sync::Arc::new(serve);
+        let stopped = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let serve = std::sync::Arc::clone(&serve);
+                std::thread::spawn(move || serve(conn));
+            }
+        });
+        Listener { addr, stop }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ =
+            std::net::TcpStream::connect_timeout(&self.addr, std::time::Duration::from_millis(200));
     }
 }
 

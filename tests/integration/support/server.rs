@@ -8,8 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -17,8 +16,8 @@ use std::time::Duration;
 use mailin::{Action, AuthMechanism, Handler, Response, SessionBuilder};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use super::Conn;
 use super::pki::ServerCert;
+use super::{Conn, Listener, server_tls};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -97,44 +96,31 @@ impl Log {
 pub struct Server {
     pub addr: SocketAddr,
     pub log: Arc<Mutex<Log>>,
-    stop: Arc<AtomicBool>,
+    _listener: Listener,
 }
 
 impl Server {
     pub fn start(options: Options) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Log::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let tls = Arc::new(
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(options.cert.chain.clone(), options.cert.key.clone_key())
-                .unwrap(),
-        );
+        let tls = server_tls(&options.cert);
         let options = Arc::new(Mutex::new(options));
-        {
+        let listener = {
             let log = Arc::clone(&log);
-            let stop = Arc::clone(&stop);
-            thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let log = Arc::clone(&log);
-                    let tls = Arc::clone(&tls);
-                    let options = Arc::clone(&options);
-                    thread::spawn(move || {
-                        log.lock().unwrap().connections += 1;
-                        let _ = serve(conn, tls, options, log);
-                    });
-                }
-            });
+            Listener::start(move |conn| {
+                log.lock().unwrap().connections += 1;
+                let _ = serve(
+                    conn,
+                    Arc::clone(&tls),
+                    Arc::clone(&options),
+                    Arc::clone(&log),
+                );
+            })
+        };
+        Server {
+            addr: listener.addr,
+            log,
+            _listener: listener,
         }
-        Server { addr, log, stop }
     }
 
     pub fn port(&self) -> u16 {
@@ -143,13 +129,6 @@ impl Server {
 
     pub fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
     }
 }
 
