@@ -229,6 +229,9 @@ pub fn run(
                 build(job, &todo_rx, built_tx, &report_tx, abort)
             });
         }
+        // Only the threads hold the receiving ends: when the last builder (or sender) stops,
+        // the feeder's (or builders') sends fail instead of blocking forever after an abort.
+        drop(todo_rx);
         drop(built_tx);
         for (n, store) in sender_stores.into_iter().enumerate() {
             let built_rx = Arc::clone(&built_rx);
@@ -241,6 +244,7 @@ pub fn run(
                 sender.run(&built_rx, &report_tx, abort);
             });
         }
+        drop(built_rx);
         drop(report_tx);
         for message in report_rx {
             match message {

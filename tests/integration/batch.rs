@@ -314,6 +314,40 @@ fn a_killed_batch_resumes_without_sending_twice() {
 }
 
 #[test]
+fn a_failure_that_stops_the_batch_stops_it_promptly() {
+    // A server that accepts TCP and never speaks: the first session times out, every worker
+    // must then wind down even with hundreds of recipients queued behind it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let ca = Ca::new("securemail test CA");
+    let env = Env::new("");
+    std::fs::write(env.path("config/ca.pem"), ca.pem()).unwrap();
+    env.write_config(&format!(
+        "[smtp]\nhost = \"localhost\"\nport = {port}\nsecurity = \"tls\"\nca_file = \"ca.pem\"\ntimeout_secs = 1\n"
+    ));
+    let file = list(&env, "team.csv", &csv(&addresses(500)));
+    let started = std::time::Instant::now();
+    let mut child = env
+        .command(&["send", "--key", "--to-list", &file])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = started + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the batch hung after a fatal error");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(75));
+    drop(silent);
+}
+
+#[test]
 fn bad_list_lines_are_refused_before_anything_is_sent() {
     let ca = Ca::new("securemail test CA");
     let srv = tls_server(&ca, |_| {});
