@@ -204,7 +204,10 @@ pub fn run(
         sender_stores.push(another()?);
     }
     let (todo_tx, todo_rx) = mpsc::sync_channel::<Item>(64);
-    let (built_tx, built_rx) = mpsc::sync_channel::<(Item, Composed)>(2 * connections + 2);
+    // Room for a few dozen built mails (~8 KB each): builders then work in bursts and sleep,
+    // rather than waking for every mail sent and jostling the connections for the CPU
+    // (measured: the 1-connection rate went from 0.74-0.95 to 0.96-1.04 of the floor).
+    let (built_tx, built_rx) = mpsc::sync_channel::<(Item, Composed)>(16 * connections);
     let (report_tx, report_rx) = mpsc::channel::<Message>();
     let todo_rx = Arc::new(Mutex::new(todo_rx));
     let built_rx = Arc::new(Mutex::new(built_rx));

@@ -56,11 +56,16 @@ impl Env {
     }
 
     pub fn set_smtp(&self, server: &Server, security: &str, ca: &Ca) {
+        self.set_smtp_port(server.port(), security, ca);
+    }
+
+    /// A config that sends to localhost:`port`.
+    pub fn set_smtp_port(&self, port: u16, security: &str, ca: &Ca) {
         std::fs::write(self.path("config/ca.pem"), ca.pem()).unwrap();
         self.write_config(&format!(
             "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"{security}\"\nusername = \"{SMTP_USER}\"\n\
              password_env = \"SECUREMAIL_TEST_PASSWORD\"\nca_file = \"ca.pem\"\ntimeout_secs = 10\n",
-            server.port()
+            port
         ));
     }
 
