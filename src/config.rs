@@ -242,6 +242,8 @@ pub const DEFAULT_CONNECTIONS: usize = 4;
 
 /// Smallest key length we accept: 10 characters of base32 are 50 bits.
 pub const MIN_KEY_LENGTH: usize = 10;
+// Keys carry 5 bits a character; the floor is 50 bits. Checked at compile time.
+const _: () = assert!(MIN_KEY_LENGTH * 5 >= 50);
 const MAX_KEY_LENGTH: usize = 64;
 
 // ---------------------------------------------------------------------------------------------

@@ -54,11 +54,6 @@ pub fn is_canonical(s: &str) -> bool {
     s.bytes().all(|b| ALPHABET.contains(&b))
 }
 
-/// Bits of entropy in a key of `length` characters.
-pub fn entropy_bits(length: usize) -> usize {
-    length * 5
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,11 +68,6 @@ mod tests {
             k.expose()
         );
         assert_ne!(generate(12).unwrap().expose(), k.expose());
-    }
-
-    #[test]
-    fn default_length_has_at_least_50_bits() {
-        assert!(entropy_bits(crate::config::MIN_KEY_LENGTH) >= 50);
     }
 
     #[test]

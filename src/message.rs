@@ -343,6 +343,11 @@ pub fn id_domain(sender: &Sender) -> String {
 pub struct Kit {
     pub templates: Templates,
     pub dkim: Option<Signer>,
+    /// What every mail of a run shares, worked out once rather than per mail.
+    sender_name: String,
+    id_domain: String,
+    otp_valid_for: String,
+    key_valid_for: String,
 }
 
 impl Kit {
@@ -369,7 +374,20 @@ impl Kit {
             }
             None => None,
         };
-        Ok(Kit { templates, dkim })
+        let sender_name = settings
+            .sender
+            .from
+            .name
+            .clone()
+            .unwrap_or_else(|| settings.sender.from.email.to_string());
+        Ok(Kit {
+            templates,
+            dkim,
+            sender_name,
+            id_domain: id_domain(&settings.sender),
+            otp_valid_for: human_duration(settings.otp.ttl),
+            key_valid_for: human_duration(settings.key.ttl),
+        })
     }
 }
 
@@ -558,9 +576,9 @@ pub fn compose(
     subject: &str,
     now: i64,
 ) -> Result<Composed, MessageError> {
-    let ttl = match kind {
-        CodeKind::Otp => settings.otp.ttl,
-        CodeKind::Key => settings.key.ttl,
+    let (ttl, valid_for) = match kind {
+        CodeKind::Otp => (settings.otp.ttl, &kit.otp_valid_for),
+        CodeKind::Key => (settings.key.ttl, &kit.key_valid_for),
     };
     let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
     let (code, qr_text, code_text) = match kind {
@@ -577,22 +595,16 @@ pub fn compose(
         }
     };
     let qr = qr::render(qr_text.expose())?;
-    let domain = id_domain(&settings.sender);
+    let domain = &kit.id_domain;
     let qr_cid = format!("qr.{}@{domain}", random_token()?);
     let message_id = format!("<{}@{domain}>", random_token()?);
-    let sender_name = settings
-        .sender
-        .from
-        .name
-        .clone()
-        .unwrap_or_else(|| settings.sender.from.email.to_string());
     let vars = TemplateVars {
         name: to.name(),
         recipient: &to.address,
         issuer: &settings.otp.issuer,
-        sender: &sender_name,
+        sender: &kit.sender_name,
         expires: &human_time(expires),
-        valid_for: &human_duration(ttl),
+        valid_for,
         qr_cid: &qr_cid,
         qr_size: qr.size_px,
         code_text: code_text.expose(),

@@ -356,14 +356,13 @@ pub fn is_single(source: &Source) -> bool {
     matches!(source, Source::Args { to, .. } if to.len() == 1)
 }
 
-/// For tests and callers that know the path.
-pub fn file(path: &Path) -> Source {
-    Source::File(path.to_path_buf())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn file(path: &Path) -> Source {
+        Source::File(path.to_path_buf())
+    }
 
     fn fields(s: &str) -> Result<Option<Vec<String>>, String> {
         parse_line(s.as_bytes())

@@ -724,18 +724,12 @@ fn no_secret_in_any_output_log_or_error() {
     run(&["-v", "check"]).expect(0);
     run(&["--json", "status", "--all"]).expect(0);
 
-    let auth_blob = srv
-        .log()
-        .commands
-        .iter()
-        .find(|c| c.starts_with("AUTH PLAIN "))
-        .unwrap()
-        .clone();
+    let auth_blob = srv.log().auth_blob();
     let log = std::fs::read_to_string(env.path("send.log")).unwrap();
     let all = format!("{outputs}\n{log}");
     let mut secrets = vec![
         support::SMTP_PASS.to_string(),
-        auth_blob.trim_start_matches("AUTH PLAIN ").to_string(),
+        auth_blob.clone(),
         secret_b32.clone(),
         secret_b32[..16].to_string(),
         code.clone(),

@@ -192,14 +192,8 @@ fn verbose_shows_the_dialogue_but_no_secret() {
     }
     let mail = crate::support::decode_mail(&srv.log().mails[0].data);
     let secret_b32 = crate::support::secret_param(&mail.qr);
-    let auth_blob = srv
-        .log()
-        .commands
-        .iter()
-        .find(|c| c.starts_with("AUTH PLAIN "))
-        .unwrap()
-        .clone();
-    let blob = auth_blob.trim_start_matches("AUTH PLAIN ");
+    let auth_blob = srv.log().auth_blob();
+    let blob = auth_blob.as_str();
     for secret in [
         crate::support::SMTP_PASS,
         blob,

@@ -84,6 +84,15 @@ pub struct Log {
 }
 
 impl Log {
+    /// The base64 credentials of the first `AUTH PLAIN` received.
+    pub fn auth_blob(&self) -> String {
+        self.commands
+            .iter()
+            .find_map(|c| c.strip_prefix("AUTH PLAIN "))
+            .expect("AUTH PLAIN received")
+            .to_string()
+    }
+
     pub fn mail_from_count(&self) -> usize {
         self.commands
             .iter()
