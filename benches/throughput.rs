@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use securemail::CodeKind;
 use securemail::config;
-use securemail::message::{self, Kit, Recipient};
+use securemail::mail::{self, Kit, Recipient};
 use securemail::transport::SmtpTarget;
 
 use support::hostile::{Hostile, Script};
@@ -82,10 +82,10 @@ fn main() {
     let settings = config::load(&env.path("config/account.toml")).expect("config");
     let kit = Kit::load(&settings).expect("templates");
     let to = Recipient::parse("Alice <alice@example.org>", None).unwrap();
-    let subject = message::default_subject(CodeKind::Otp, &settings.otp.issuer);
+    let subject = mail::mime::default_subject(CodeKind::Otp, &settings.otp.issuer);
 
     let compose = || {
-        message::compose(
+        mail::compose(
             &settings,
             &kit,
             CodeKind::Otp,

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crate::CodeKind;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::message::{self, Code, Composed, Kit, Recipient};
+use crate::mail::{self, Code, Composed, Kit, Recipient};
 use crate::recipients::{self, Entry, LineProblem, Source};
 use crate::store::{Material, Record, State, Store, StoreError};
 use crate::transport::smtp::{Session, Trace};
@@ -371,7 +371,7 @@ fn build(
         if abort.load(Ordering::SeqCst) {
             return;
         }
-        match message::compose(
+        match mail::compose(
             job.settings,
             job.kit,
             job.kind,

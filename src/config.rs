@@ -14,7 +14,6 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::dkim::DkimSettings;
 use crate::exit;
 use crate::otp::{OtpAlgorithm, OtpParams};
 
@@ -204,6 +203,14 @@ pub struct KeyPolicy {
     /// Characters of Crockford base32, 5 bits each.
     pub length: usize,
     pub ttl: Duration,
+}
+
+/// `[dkim]`, checked.
+#[derive(Debug, Clone)]
+pub struct DkimSettings {
+    pub domain: String,
+    pub selector: String,
+    pub private_key_file: PathBuf,
 }
 
 /// `[sender]`, checked.

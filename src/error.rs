@@ -5,9 +5,8 @@
 //! exit with the documented code (see [`crate::exit`]).
 
 use crate::config::ConfigError;
-use crate::dkim::DkimError;
 use crate::exit;
-use crate::message::MessageError;
+use crate::mail::MailError;
 use crate::recipients::ListError;
 use crate::secret::RandomError;
 use crate::sendlog::LogError;
@@ -33,11 +32,9 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Message(#[from] MessageError),
+    Mail(#[from] MailError),
     #[error(transparent)]
     List(#[from] ListError),
-    #[error(transparent)]
-    Dkim(#[from] DkimError),
     #[error(transparent)]
     Log(#[from] LogError),
     #[error(transparent)]
@@ -78,9 +75,8 @@ impl Error {
             Error::Usage { .. } | Error::Prompt(_) => exit::USAGE,
             Error::Input { .. } => exit::DATAERR,
             Error::Config(e) => e.exit_code(),
-            Error::Message(e) => e.exit_code(),
+            Error::Mail(e) => e.exit_code(),
             Error::List(e) => e.exit_code(),
-            Error::Dkim(e) => e.exit_code(),
             Error::Log(_) => exit::IOERR,
             Error::Transport(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
@@ -97,9 +93,8 @@ impl Error {
         match self {
             Error::Usage { hint, .. } | Error::Input { hint, .. } => hint.clone(),
             Error::Config(e) => e.hint().map(str::to_string),
-            Error::Message(e) => e.hint(),
+            Error::Mail(e) => e.hint(),
             Error::List(e) => e.hint(),
-            Error::Dkim(e) => e.hint(),
             Error::Log(_) => Some("check [log] file in the config".into()),
             Error::Transport(e) => e.hint(),
             Error::Store(e) => e.hint(),

@@ -6,8 +6,7 @@
 //! - [`config`]: `config/account.toml` → one checked [`config::Settings`];
 //! - [`secret`]: the redacting [`secret::Secret`] wrapper and the OS CSPRNG;
 //! - [`otp`] and [`key`]: TOTP enrolments and random one-time keys;
-//! - [`qr`]: QR codes as small PNGs;
-//! - [`message`]: templates and MIME;
+//! - [`mail`]: recipients, templates, QR codes, MIME and DKIM;
 //! - [`transport`]: SMTP over verified TLS, or the local outbox;
 //! - [`store`]: the SQLite record of issued codes, secrets sealed;
 //! - [`verify`]: the acceptance rules; [`inbound`]: codes out of reply emails;
@@ -19,16 +18,14 @@
 pub mod batch;
 pub mod cli;
 pub mod config;
-pub mod dkim;
 pub mod error;
 pub mod exit;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod inbound;
 pub mod key;
-pub mod message;
+pub mod mail;
 pub mod otp;
-pub mod qr;
 pub mod recipients;
 pub mod secret;
 pub mod sendlog;

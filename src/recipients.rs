@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::exit;
-use crate::message::{MessageError, Recipient};
+use crate::mail::{MailError, Recipient};
 
 /// Longest list line read (an address plus a name is far shorter).
 const MAX_LINE_BYTES: usize = 16 * 1024;
@@ -273,12 +273,12 @@ pub fn stream_from(
     Ok(())
 }
 
-fn describe(e: &MessageError, input: &str) -> String {
+fn describe(e: &MailError, input: &str) -> String {
     match e {
-        MessageError::BadAddress { .. } if !input.contains('@') => {
+        MailError::BadAddress { .. } if !input.contains('@') => {
             format!("{} is not an email address (no @)", crate::quote(input))
         }
-        MessageError::BadAddress { reason, .. } => {
+        MailError::BadAddress { reason, .. } => {
             format!("{} is not a valid address ({reason})", crate::quote(input))
         }
         other => other.to_string(),

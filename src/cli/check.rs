@@ -8,14 +8,15 @@ use serde_json::json;
 
 use super::Output;
 use crate::config::{Delivery, Settings};
-use crate::dkim::Signer;
 use crate::error::Error;
+use crate::mail::MailError;
+use crate::mail::dkim::Signer;
 use crate::transport::SmtpTarget;
 use crate::transport::cert;
 
 pub(super) fn run(settings: &Settings, out: Output) -> Result<(), Error> {
     let dkim = match &settings.dkim {
-        Some(d) => Some(Signer::load(d, &["From"])?),
+        Some(d) => Some(Signer::load(d, &["From"]).map_err(MailError::from)?),
         None => None,
     };
     let smtp = match &settings.delivery {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::{InitArgs, Output};
 use crate::config::{self, Security};
 use crate::error::Error;
-use crate::message::Recipient;
+use crate::mail::Recipient;
 
 /// Providers with known submission settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

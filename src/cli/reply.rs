@@ -11,7 +11,7 @@ use super::{Output, ReplyArgs, value_or_prompt};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::inbound::{self, InboundError, MAX_MESSAGE_BYTES};
-use crate::message::Recipient;
+use crate::mail::Recipient;
 use crate::store::Store;
 use crate::verify::{self, Accepted, Refusal, VerifyError};
 use crate::{CodeKind, unix_now};

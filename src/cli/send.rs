@@ -14,7 +14,9 @@ use crate::CodeKind;
 use crate::batch::{self, Job, Observer, Outcome, Report, Summary};
 use crate::config::{Delivery, Settings};
 use crate::error::Error;
-use crate::message::{self, Kit, MAX_SUBJECT_CHARS, check_header_value};
+use crate::mail::Kit;
+use crate::mail::mime::{default_subject, human_time};
+use crate::mail::recipient::{MAX_NAME_CHARS, MAX_SUBJECT_CHARS, check_header_value};
 use crate::recipients::{self, Source};
 use crate::sendlog::{Entry, SendLog};
 use crate::transport::SmtpTarget;
@@ -27,7 +29,7 @@ pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<()
         CodeKind::Key
     };
     if let Some(name) = &args.name {
-        check_header_value("name", name, message::MAX_NAME_CHARS)?;
+        check_header_value("name", name, MAX_NAME_CHARS)?;
     }
     let source = match (args.to_list, args.to) {
         (Some(path), _) => Source::File(path),
@@ -48,7 +50,7 @@ pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<()
     }
     let subject = args
         .subject
-        .unwrap_or_else(|| message::default_subject(kind, &settings.otp.issuer));
+        .unwrap_or_else(|| default_subject(kind, &settings.otp.issuer));
     check_header_value("subject", &subject, MAX_SUBJECT_CHARS)?;
     let checked = recipients::check(&source)?;
     if !args.skip_invalid {
@@ -321,7 +323,7 @@ fn single_result(
             resent,
             ..
         } => {
-            let expires = message::human_time(expires);
+            let expires = human_time(expires);
             let again = if resent { " again" } else { "" };
             match (reply, path) {
                 (_, Some(path)) if dry_run => out.human(&format!(
@@ -350,7 +352,7 @@ fn single_result(
                 "skipped {}: the {what} sent earlier is {} (until {}); pass --resend to send a new one",
                 r.address,
                 state.as_str(),
-                message::human_time(expires)
+                human_time(expires)
             ));
             Ok(())
         }

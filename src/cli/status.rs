@@ -5,7 +5,8 @@ use serde_json::json;
 use super::{Output, RevokeArgs, StatusArgs};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::message::{Recipient, human_time};
+use crate::mail::Recipient;
+use crate::mail::mime::human_time;
 use crate::store::{Record, State, Store, Update};
 use crate::unix_now;
 

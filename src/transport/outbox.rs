@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::TransportError;
-use crate::message::{Mail, random_token};
+use crate::mail::mime::{Mail, random_token};
 
 /// Writes `mail` into `dir` and returns the file's path.
 pub fn write(dir: &Path, mail: &Mail) -> Result<PathBuf, TransportError> {

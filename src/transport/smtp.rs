@@ -807,25 +807,10 @@ pub fn dot_stuff(body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b".\r\n");
 }
 
-/// Standard base64 (RFC 4648) for SASL (and DKIM records).
-pub(crate) fn base64(input: &[u8]) -> Secret<String> {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let n = match chunk.len() {
-            3 => (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]),
-            2 => (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8),
-            _ => u32::from(chunk[0]) << 16,
-        };
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    Secret::new(out)
+/// Standard base64 (RFC 4648) of a SASL secret, kept wrapped.
+fn base64(input: &[u8]) -> Secret<String> {
+    use base64::Engine as _;
+    Secret::new(base64::engine::general_purpose::STANDARD.encode(input))
 }
 
 #[cfg(test)]

@@ -17,16 +17,9 @@ use lettre::message::header::HeaderName;
 use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::pkcs8::EncodePublicKey as _;
 
+use crate::config::DkimSettings;
 use crate::exit;
 use crate::secret::Secret;
-
-/// `[dkim]`, checked.
-#[derive(Debug, Clone)]
-pub struct DkimSettings {
-    pub domain: String,
-    pub selector: String,
-    pub private_key_file: PathBuf,
-}
 
 /// The key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -182,24 +175,17 @@ fn ed25519(k: &ed25519_dalek::SigningKey) -> Result<(DkimSigningKey, String), St
 }
 
 fn base64(bytes: &[u8]) -> String {
-    crate::transport::smtp::base64(bytes).expose().clone()
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Decodes base64 written by hand: whitespace and padding are optional.
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-        let v = T.iter().position(|&t| t == c)? as u32;
-        bits = (bits << 6) | v;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    Some(out)
+    use base64::Engine as _;
+    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(compact.trim_end_matches('='))
+        .ok()
 }
 
 #[cfg(test)]
