@@ -33,7 +33,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::mail::{self, Code, Composed, Kit, Recipient};
 use crate::recipients::{self, Entry, LineProblem, Source};
-use crate::store::{Material, Record, State, Store, StoreError};
+use crate::store::{Material, NewRecord, Record, State, Store, StoreError};
 use crate::transport::smtp::{Session, Trace};
 use crate::transport::{Reply, SmtpTarget, Stage, TransportError, outbox};
 
@@ -626,29 +626,22 @@ impl<'a> Sender<'a> {
         let store = self.store_mut()?;
         let mail = &composed.mail;
         let now = crate::unix_now();
-        let id = match &composed.code {
+        let secret;
+        let material = match &composed.code {
             Code::Otp(otp) => {
-                let secret = otp.secret_bytes();
-                store.insert_sending_after(
-                    delivered,
-                    &to.address,
-                    Material::Otp(&secret, otp.params()),
-                    composed.created,
-                    composed.expires,
-                    &mail.message_id,
-                    now,
-                )
+                secret = otp.secret_bytes();
+                Material::Otp(&secret, otp.params())
             }
-            Code::Key(k) => store.insert_sending_after(
-                delivered,
-                &to.address,
-                Material::Key(k),
-                composed.created,
-                composed.expires,
-                &mail.message_id,
-                now,
-            ),
+            Code::Key(k) => Material::Key(k),
         };
+        let new = NewRecord {
+            recipient: &to.address,
+            material,
+            created: composed.created,
+            expires: composed.expires,
+            message_id: &mail.message_id,
+        };
+        let id = store.insert_sending_after(delivered, new, now);
         if id.is_err() {
             // Rolled back: the earlier delivery still needs its mark.
             self.unmarked = delivered;

@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::exit;
 use crate::key;
 use crate::otp::{self, OtpKey};
-use crate::store::{Record, State, Store, StoreError, Update};
+use crate::store::{Record, State, Store, StoreError, Update, Vault};
 
 /// Why a code was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,7 +130,7 @@ pub fn verify(
     let max = settings.max_attempts;
     let skew = settings.otp.skew;
     let issuer = settings.otp.issuer.clone();
-    let outcome = store.with_current(recipient, now, |store, record| {
+    let outcome = store.with_current(recipient, now, |vault, record| {
         let Some(rec) = record else {
             return Ok((
                 None,
@@ -140,7 +140,7 @@ pub fn verify(
                 .into()),
             ));
         };
-        Ok(decide(store, rec, code, now, max, skew, &issuer))
+        Ok(decide(vault, rec, code, now, max, skew, &issuer))
     })?;
     outcome.map_err(|e| match e {
         Decision::Refused(r) => VerifyError::Refused(r),
@@ -165,7 +165,7 @@ impl From<Refusal> for Decision {
 type Decided = (Option<Update>, Result<Accepted, Decision>);
 
 fn decide(
-    store: &Store,
+    vault: &Vault,
     rec: &Record,
     code: &str,
     now: i64,
@@ -240,7 +240,7 @@ fn decide(
     match rec.kind {
         CodeKind::Key => {
             let typed = key::normalise(code);
-            if store.key_matches(rec, typed.expose()) {
+            if vault.key_matches(rec, typed.expose()) {
                 accept(None)
             } else {
                 fail(false)
@@ -250,7 +250,7 @@ fn decide(
             let Some(params) = rec.otp else {
                 return (None, Err(Decision::Otp("parameters missing".into())));
             };
-            let secret = match store.unseal_otp(rec) {
+            let secret = match vault.unseal_otp(rec) {
                 Ok(s) => s,
                 Err(e) => return (None, Err(Decision::Otp(e.to_string()))),
             };

@@ -1,0 +1,656 @@
+//! The SQLite store: one row per issued code, in a WAL database.
+//!
+//! Verification happens inside [`Store::with_current`]: a `BEGIN IMMEDIATE` transaction takes the
+//! write lock before the row is read, so two `reply` processes racing on one code are serialised
+//! and only the first can accept it.
+
+use std::collections::HashSet;
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::error::StoreError;
+use super::record::{Material, NewRecord, Record, State, Update};
+use super::vault::Vault;
+use crate::CodeKind;
+use crate::otp::{OtpAlgorithm, OtpParams};
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// The SQLite store.
+pub struct Store {
+    conn: Connection,
+    vault: Vault,
+    at: Place,
+}
+
+/// Which database a connection is on, and how long it waits for a lock: what every error says.
+#[derive(Debug, Clone)]
+struct Place {
+    path: PathBuf,
+    lock_timeout: Duration,
+}
+
+impl Place {
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        sql_error(&self.path, self.lock_timeout, e)
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.at.path)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and its key file.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_waiting(path, super::BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], waiting up to `lock_timeout` whenever another process holds the lock.
+    pub fn open_waiting(path: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
+        let open_err = |e: std::io::Error| StoreError::Open {
+            path: path.to_path_buf(),
+            reason: crate::io_reason(&e),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(open_err)?;
+        }
+        // Create the file ourselves so that it is 0600 from its first byte; SQLite gives its
+        // journal files the same mode.
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(open_err(e)),
+        }
+        let vault = Vault::open(path)?;
+        let at = Place {
+            path: path.to_path_buf(),
+            lock_timeout,
+        };
+        let mut store = Store {
+            conn: connect(&at)?,
+            vault,
+            at,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Another connection to the same store, for another thread. Open these from one thread
+    /// while this one is open: opening concurrently makes SQLite's WAL recovery race, and the
+    /// losers sleep in the busy handler.
+    pub fn another(&self) -> Result<Store, StoreError> {
+        Ok(Store {
+            conn: connect(&self.at)?,
+            vault: self.vault.clone(),
+            at: self.at.clone(),
+        })
+    }
+
+    /// The store's keys, for checking a code against a record.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        self.at.err(e)
+    }
+
+    fn begin(&mut self) -> Result<Transaction<'_>, StoreError> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.at.err(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Newer {
+                path: self.at.path.clone(),
+                found: version,
+            });
+        }
+        // WAL lets readers run beside a writer (the setting is stored in the file).
+        self.conn
+            .execute_batch("PRAGMA journal_mode = WAL;")
+            .map_err(|e| self.err(e))?;
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let at = self.at.clone();
+        let tx = self.begin()?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS codes (
+                 id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                 recipient  TEXT    NOT NULL,
+                 kind       TEXT    NOT NULL CHECK (kind IN ('otp', 'key')),
+                 created    INTEGER NOT NULL,
+                 expires    INTEGER NOT NULL,
+                 attempts   INTEGER NOT NULL DEFAULT 0,
+                 state      TEXT    NOT NULL,
+                 sealed     BLOB    NOT NULL,
+                 last_step  INTEGER,
+                 message_id TEXT,
+                 otp_algorithm TEXT,
+                 otp_digits    INTEGER,
+                 otp_period    INTEGER,
+                 updated    INTEGER NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS codes_by_recipient ON codes (recipient, id);
+             PRAGMA user_version = 1;",
+        )
+        .map_err(|e| at.err(e))?;
+        tx.commit().map_err(|e| at.err(e))
+    }
+
+    /// Records a code about to be sent, in state `sending`. Returns its id.
+    pub fn insert_sending(&mut self, new: NewRecord<'_>) -> Result<i64, StoreError> {
+        let now = new.created;
+        self.insert_sending_after(None, new, now)
+    }
+
+    /// [`Store::insert_sending`], and, in the same transaction, [`Store::mark_delivered`] for
+    /// `delivered`: one commit per mail in a batch instead of two, and never more than one
+    /// `sending` record per connection.
+    pub fn insert_sending_after(
+        &mut self,
+        delivered: Option<i64>,
+        new: NewRecord<'_>,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let NewRecord {
+            recipient,
+            material,
+            created,
+            expires,
+            message_id,
+        } = new;
+        let (kind, sealed, otp) = match material {
+            Material::Otp(s, p) => (
+                CodeKind::Otp,
+                self.vault.seal(recipient, created, s.expose())?,
+                Some(p),
+            ),
+            Material::Key(k) => (
+                CodeKind::Key,
+                self.vault.key_mac(recipient, k.expose()).to_vec(),
+                None,
+            ),
+        };
+        let at = self.at.clone();
+        let tx = self.begin()?;
+        if let Some(id) = delivered {
+            deliver_in(&tx, id, now).map_err(|e| at.err(e))?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO codes (recipient, kind, created, expires, attempts, state, sealed, message_id,
+                                otp_algorithm, otp_digits, otp_period, updated)
+             VALUES (?1, ?2, ?3, ?4, 0, 'sending', ?5, ?6, ?7, ?8, ?9, ?3)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                recipient,
+                kind.as_str(),
+                created,
+                expires,
+                sealed,
+                message_id,
+                otp.map(|p| p.algorithm.as_str()),
+                otp.map(|p| p.digits),
+                otp.map(|p| p.period as i64),
+            ])
+        })
+        .map_err(|e| at.err(e))?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(|e| at.err(e))?;
+        Ok(id)
+    }
+
+    /// The mail of record `id` was delivered: it becomes the recipient's pending code and every
+    /// older live code of that recipient is superseded, in one transaction.
+    pub fn mark_delivered(&mut self, id: i64, now: i64) -> Result<(), StoreError> {
+        let at = self.at.clone();
+        let tx = self.begin()?;
+        deliver_in(&tx, id, now).map_err(|e| at.err(e))?;
+        tx.commit().map_err(|e| at.err(e))
+    }
+
+    /// The mail of record `id` never left: it can never verify.
+    pub fn mark_failed(&mut self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE codes SET state = 'failed', updated = ?2 WHERE id = ?1 AND state = 'sending'",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id, now]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Runs `decide` on the recipient's current record (the newest that was delivered and not
+    /// superseded) inside one write transaction, applies the update it returns, and commits.
+    /// Any error rolls the transaction back (the `Transaction` is dropped uncommitted).
+    pub fn with_current<T>(
+        &mut self,
+        recipient: &str,
+        now: i64,
+        decide: impl FnOnce(&Vault, Option<&Record>) -> Result<(Option<Update>, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let at = self.at.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| at.err(e))?;
+        let record = current_in(&tx, &at, recipient)?;
+        let (update, out) = decide(&self.vault, record.as_ref())?;
+        if let (Some(u), Some(r)) = (update, record.as_ref()) {
+            tx.prepare_cached(
+                "UPDATE codes SET attempts = ?2, state = ?3, last_step = ?4, updated = ?5 WHERE id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![r.id, u.attempts, u.state.as_str(), u.last_step, now])
+            })
+            .map_err(|e| at.err(e))?;
+        }
+        tx.commit().map_err(|e| at.err(e))?;
+        Ok(out)
+    }
+
+    /// Records still `sending` belong to a run that died mid-transaction (send runs hold an
+    /// exclusive lock, see `batch`): marks them failed and returns their recipients.
+    pub fn fail_interrupted(&mut self, now: i64) -> Result<HashSet<String>, StoreError> {
+        let at = self.at.clone();
+        let tx = self.begin()?;
+        let names = {
+            let mut stmt = tx
+                .prepare("SELECT DISTINCT recipient FROM codes WHERE state = 'sending'")
+                .map_err(|e| at.err(e))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| at.err(e))?;
+            rows.collect::<Result<HashSet<_>, _>>()
+                .map_err(|e| at.err(e))?
+        };
+        tx.execute(
+            "UPDATE codes SET state = 'failed', updated = ?1 WHERE state = 'sending'",
+            params![now],
+        )
+        .map_err(|e| at.err(e))?;
+        tx.commit().map_err(|e| at.err(e))?;
+        Ok(names)
+    }
+
+    /// The recipient's current record: the newest that was delivered and not superseded.
+    pub fn current(&self, recipient: &str) -> Result<Option<Record>, StoreError> {
+        current_in(&self.conn, &self.at, recipient)
+    }
+
+    /// Each recipient's current record (see [`Store::current`]), or just `recipient`'s.
+    pub fn current_records(&self, recipient: Option<&str>) -> Result<Vec<Record>, StoreError> {
+        self.query_records(
+            "WHERE (?1 IS NULL OR recipient = ?1)
+               AND id = (SELECT max(id) FROM codes
+                         WHERE recipient = c.recipient
+                           AND state NOT IN ('sending', 'failed', 'superseded'))
+             ORDER BY recipient",
+            recipient,
+        )
+    }
+
+    /// All records, or those of one recipient, oldest first.
+    pub fn records(&self, recipient: Option<&str>) -> Result<Vec<Record>, StoreError> {
+        self.query_records(
+            "WHERE (?1 IS NULL OR recipient = ?1) ORDER BY id",
+            recipient,
+        )
+    }
+
+    fn query_records(
+        &self,
+        filter: &str,
+        recipient: Option<&str>,
+    ) -> Result<Vec<Record>, StoreError> {
+        let sql = format!(
+            "SELECT id, recipient, kind, created, expires, attempts, state, sealed, last_step, message_id,
+                    otp_algorithm, otp_digits, otp_period
+             FROM codes c {filter}"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![recipient], row_to_record)
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(
+                row.map_err(|e| self.err(e))?
+                    .map_err(|reason| StoreError::Corrupt {
+                        path: self.at.path.clone(),
+                        reason,
+                    })?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// The recipient's current record, read on `conn` (a connection or an open transaction).
+fn current_in(
+    conn: &Connection,
+    at: &Place,
+    recipient: &str,
+) -> Result<Option<Record>, StoreError> {
+    conn.prepare_cached(
+        "SELECT id, recipient, kind, created, expires, attempts, state, sealed, last_step, message_id,
+                otp_algorithm, otp_digits, otp_period
+         FROM codes
+         WHERE recipient = ?1 AND state NOT IN ('sending', 'failed', 'superseded')
+         ORDER BY id DESC LIMIT 1",
+    )
+    .and_then(|mut stmt| stmt.query_row(params![recipient], row_to_record).optional())
+    .map_err(|e| at.err(e))?
+    .transpose()
+    .map_err(|reason| StoreError::Corrupt {
+        path: at.path.clone(),
+        reason,
+    })
+}
+
+/// Opens one SQLite connection with securemail's per-connection settings.
+fn connect(at: &Place) -> Result<Connection, StoreError> {
+    let conn = Connection::open(&at.path).map_err(|e| at.err(e))?;
+    conn.busy_timeout(at.lock_timeout).map_err(|e| at.err(e))?;
+    // synchronous = NORMAL (with WAL): a commit survives the process being killed at any
+    // instant, which is what resumable batches need; only a power cut may lose the last few
+    // commits, never corrupt the database.
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")
+        .map_err(|e| at.err(e))?;
+    Ok(conn)
+}
+
+/// Makes record `id` (if still `sending`) the recipient's pending code, superseding older ones.
+fn deliver_in(tx: &rusqlite::Transaction<'_>, id: i64, now: i64) -> rusqlite::Result<()> {
+    let moved = tx
+        .prepare_cached(
+            "UPDATE codes SET state = 'pending', updated = ?2 WHERE id = ?1 AND state = 'sending'",
+        )?
+        .execute(params![id, now])?;
+    if moved == 1 {
+        tx.prepare_cached(
+            "UPDATE codes SET state = 'superseded', updated = ?2
+             WHERE recipient = (SELECT recipient FROM codes WHERE id = ?1)
+               AND id <> ?1 AND state IN ('pending', 'verified', 'locked')",
+        )?
+        .execute(params![id, now])?;
+    }
+    Ok(())
+}
+
+type RowResult = Result<Record, String>;
+
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
+    let kind: String = row.get(2)?;
+    let state: String = row.get(6)?;
+    let Some(kind) = CodeKind::parse(&kind) else {
+        return Ok(Err(format!("unknown kind {kind:?}")));
+    };
+    let Some(state) = State::parse(&state) else {
+        return Ok(Err(format!("unknown state {state:?}")));
+    };
+    let algorithm: Option<String> = row.get(10)?;
+    let digits: Option<i64> = row.get(11)?;
+    let period: Option<i64> = row.get(12)?;
+    let otp = match (kind, algorithm, digits, period) {
+        (CodeKind::Key, ..) => None,
+        (CodeKind::Otp, Some(a), Some(d), Some(p)) => {
+            match (OtpAlgorithm::parse(&a), u8::try_from(d), u64::try_from(p)) {
+                (Some(algorithm), Ok(digits @ 6..=8), Ok(period @ 1..)) => Some(OtpParams {
+                    algorithm,
+                    digits,
+                    period,
+                }),
+                _ => return Ok(Err(format!("bad TOTP parameters {a}/{d}/{p}"))),
+            }
+        }
+        (CodeKind::Otp, ..) => return Ok(Err("TOTP parameters missing".into())),
+    };
+    Ok(Ok(Record {
+        id: row.get(0)?,
+        recipient: row.get(1)?,
+        kind,
+        created: row.get(3)?,
+        expires: row.get(4)?,
+        attempts: row.get(5)?,
+        state,
+        sealed: row.get(7)?,
+        last_step: row.get(8)?,
+        message_id: row.get(9)?,
+        otp,
+    }))
+}
+
+fn sql_error(path: &Path, lock_timeout: Duration, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    let path = path.to_path_buf();
+    if let rusqlite::Error::SqliteFailure(f, ref msg) = e {
+        let reason = msg.clone().unwrap_or_else(|| f.to_string());
+        return match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy {
+                path,
+                waited: lock_timeout,
+            },
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                StoreError::Corrupt { path, reason }
+            }
+            ErrorCode::ReadOnly | ErrorCode::PermissionDenied => {
+                StoreError::ReadOnly { path, reason }
+            }
+            ErrorCode::CannotOpen => StoreError::Open { path, reason },
+            _ => StoreError::Sqlite { path, reason },
+        };
+    }
+    StoreError::Sqlite {
+        path,
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::otp::{OtpAlgorithm, OtpParams};
+    use crate::secret::Secret;
+    use crate::store::vault::key_file_path;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("securemail-store-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d.join("codes.db")
+    }
+
+    #[test]
+    fn files_are_private_and_secrets_absent() {
+        let db = temp_db("private");
+        let mut s = Store::open(&db).unwrap();
+        let key = Secret::new("7KQ29XMD4HTP".to_string());
+        let otp = Secret::new(b"SUPERSECRETBYTES1234".to_vec());
+        let params = OtpParams {
+            algorithm: OtpAlgorithm::Sha1,
+            digits: 6,
+            period: 30,
+        };
+        let a = s
+            .insert_sending(NewRecord {
+                recipient: "a@x.org",
+                material: Material::Key(&key),
+                created: 100,
+                expires: 200,
+                message_id: "<1@x>",
+            })
+            .unwrap();
+        let b = s
+            .insert_sending(NewRecord {
+                recipient: "b@x.org",
+                material: Material::Otp(&otp, params),
+                created: 100,
+                expires: 200,
+                message_id: "<2@x>",
+            })
+            .unwrap();
+        s.mark_delivered(a, 101).unwrap();
+        s.mark_delivered(b, 101).unwrap();
+        drop(s);
+        for p in [db.clone(), key_file_path(&db)] {
+            let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", p.display());
+        }
+        let mut all = fs::read(&db).unwrap();
+        if let Ok(wal) = fs::read(db.with_extension("db-wal")) {
+            all.extend(wal);
+        }
+        let hay = String::from_utf8_lossy(&all);
+        assert!(!hay.contains("7KQ29XMD4HTP"));
+        assert!(!hay.contains("SUPERSECRETBYTES"));
+    }
+
+    #[test]
+    fn key_matches_only_its_key_and_recipient() {
+        let db = temp_db("mac");
+        let mut s = Store::open(&db).unwrap();
+        let key = Secret::new("ABCDEFGHJK".to_string());
+        let id = s
+            .insert_sending(NewRecord {
+                recipient: "a@x.org",
+                material: Material::Key(&key),
+                created: 1,
+                expires: 2,
+                message_id: "<m>",
+            })
+            .unwrap();
+        s.mark_delivered(id, 1).unwrap();
+        let rec = s.records(Some("a@x.org")).unwrap().remove(0);
+        assert!(s.vault().key_matches(&rec, "ABCDEFGHJK"));
+        assert!(!s.vault().key_matches(&rec, "ABCDEFGHJ0"));
+        let mut other = rec.clone();
+        other.recipient = "b@x.org".into();
+        assert!(!s.vault().key_matches(&other, "ABCDEFGHJK"));
+    }
+
+    #[test]
+    fn otp_secret_round_trips_and_is_bound_to_its_row() {
+        let db = temp_db("seal");
+        let mut s = Store::open(&db).unwrap();
+        let secret = Secret::new(vec![7u8; 20]);
+        let params = OtpParams {
+            algorithm: OtpAlgorithm::Sha1,
+            digits: 6,
+            period: 30,
+        };
+        s.insert_sending(NewRecord {
+            recipient: "a@x.org",
+            material: Material::Otp(&secret, params),
+            created: 5,
+            expires: 6,
+            message_id: "<m>",
+        })
+        .unwrap();
+        let rec = s.records(None).unwrap().remove(0);
+        assert_eq!(s.vault().unseal_otp(&rec).unwrap().expose(), &vec![7u8; 20]);
+        assert_eq!(rec.otp, Some(params));
+        let mut moved = rec.clone();
+        moved.recipient = "b@x.org".into();
+        assert!(matches!(
+            s.vault().unseal_otp(&moved),
+            Err(StoreError::Unseal { .. })
+        ));
+    }
+
+    #[test]
+    fn delivery_supersedes_older_live_codes() {
+        let db = temp_db("supersede");
+        let mut s = Store::open(&db).unwrap();
+        let k = Secret::new("ABCDEFGHJK".to_string());
+        let a = s
+            .insert_sending(NewRecord {
+                recipient: "a@x.org",
+                material: Material::Key(&k),
+                created: 1,
+                expires: 99,
+                message_id: "<1>",
+            })
+            .unwrap();
+        s.mark_delivered(a, 1).unwrap();
+        let b = s
+            .insert_sending(NewRecord {
+                recipient: "a@x.org",
+                material: Material::Key(&k),
+                created: 2,
+                expires: 99,
+                message_id: "<2>",
+            })
+            .unwrap();
+        // Still sending: a stays current.
+        let cur = s
+            .with_current("a@x.org", 2, |_, r| Ok((None, r.map(|r| r.id))))
+            .unwrap();
+        assert_eq!(cur, Some(a));
+        s.mark_delivered(b, 3).unwrap();
+        let states: Vec<_> = s.records(None).unwrap().iter().map(|r| r.state).collect();
+        assert_eq!(states, vec![State::Superseded, State::Pending]);
+    }
+
+    #[test]
+    fn failed_sends_never_become_current() {
+        let db = temp_db("failed");
+        let mut s = Store::open(&db).unwrap();
+        let k = Secret::new("ABCDEFGHJK".to_string());
+        let a = s
+            .insert_sending(NewRecord {
+                recipient: "a@x.org",
+                material: Material::Key(&k),
+                created: 1,
+                expires: 99,
+                message_id: "<1>",
+            })
+            .unwrap();
+        s.mark_failed(a, 2).unwrap();
+        let cur = s
+            .with_current("a@x.org", 2, |_, r| Ok((None, r.is_some())))
+            .unwrap();
+        assert!(!cur);
+    }
+
+    #[test]
+    fn open_key_file_is_refused() {
+        let db = temp_db("perm");
+        drop(Store::open(&db).unwrap());
+        fs::set_permissions(key_file_path(&db), fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            Store::open(&db),
+            Err(StoreError::KeyFileOpen { mode: 0o644, .. })
+        ));
+    }
+}

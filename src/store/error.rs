@@ -1,0 +1,58 @@
+//! Store failures, each naming the database or key file involved.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::exit;
+use crate::secret::RandomError;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store {}: {reason}", path.display())]
+    Open { path: PathBuf, reason: String },
+    #[error("the store {} is busy: another process held its lock for longer than {}", path.display(), humantime::format_duration(*waited))]
+    Busy { path: PathBuf, waited: Duration },
+    #[error("the store {} is damaged or is not a securemail database: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("the store {} was written by a newer securemail (schema {found})", path.display())]
+    Newer { path: PathBuf, found: i64 },
+    #[error("the store {} cannot be written: {reason}", path.display())]
+    ReadOnly { path: PathBuf, reason: String },
+    #[error("store error in {}: {reason}", path.display())]
+    Sqlite { path: PathBuf, reason: String },
+    #[error("cannot use the store key file {}: {reason}", path.display())]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("the store key file {} is readable by others (mode {mode:o})", path.display())]
+    KeyFileOpen { path: PathBuf, mode: u32 },
+    #[error("a sealed secret in {} does not open with the key file: the key file was replaced or the row was altered", path.display())]
+    Unseal { path: PathBuf },
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+impl StoreError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StoreError::Busy { .. } => exit::TEMPFAIL,
+            StoreError::KeyFileOpen { .. } | StoreError::Newer { .. } => exit::CONFIG,
+            StoreError::Random(_) => exit::SOFTWARE,
+            _ => exit::IOERR,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            StoreError::Open { .. } => "check [store] path in the config and that its directory is writable".into(),
+            StoreError::Busy { .. } => "another program is writing to the store; try again in a moment (or raise [store] lock_timeout)".into(),
+            StoreError::Corrupt { .. } => "restore the store from a backup, or point [store] path at a new file (codes issued so far will no longer verify)".into(),
+            StoreError::Newer { .. } => "upgrade securemail".into(),
+            StoreError::ReadOnly { .. } => "make the store file and its directory writable by this user".into(),
+            StoreError::Sqlite { .. } => return None,
+            StoreError::KeyFile { .. } => "the key file must hold the 32 bytes securemail wrote; restore it from a backup (without it no stored code verifies)".into(),
+            StoreError::KeyFileOpen { path, .. } => format!("chmod 600 {}", path.display()),
+            StoreError::Unseal { .. } => "restore the key file that belongs to this database".into(),
+            StoreError::Random(_) => return None,
+        })
+    }
+}

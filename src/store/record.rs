@@ -1,0 +1,98 @@
+//! What the store holds about one issued code, independent of how it is stored.
+
+use crate::CodeKind;
+use crate::otp::OtpParams;
+use crate::secret::Secret;
+
+/// Where a record stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Built and being handed to the transport; not verifiable yet.
+    Sending,
+    /// The transport refused it; never reached the recipient.
+    Failed,
+    /// Delivered; waiting for the recipient's code.
+    Pending,
+    /// Accepted. A key is used up; a TOTP enrolment is confirmed and keeps verifying.
+    Verified,
+    /// Not confirmed in time.
+    Expired,
+    /// Too many wrong codes in a row.
+    Locked,
+    /// A newer code was sent to the same recipient.
+    Superseded,
+    /// Withdrawn by an operator.
+    Revoked,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Sending => "sending",
+            State::Failed => "failed",
+            State::Pending => "pending",
+            State::Verified => "verified",
+            State::Expired => "expired",
+            State::Locked => "locked",
+            State::Superseded => "superseded",
+            State::Revoked => "revoked",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<State> {
+        Some(match s {
+            "sending" => State::Sending,
+            "failed" => State::Failed,
+            "pending" => State::Pending,
+            "verified" => State::Verified,
+            "expired" => State::Expired,
+            "locked" => State::Locked,
+            "superseded" => State::Superseded,
+            "revoked" => State::Revoked,
+            _ => return None,
+        })
+    }
+}
+
+/// One issued code. `sealed` is the MAC (keys) or ciphertext (TOTP), never the secret.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: i64,
+    pub recipient: String,
+    pub kind: CodeKind,
+    pub created: i64,
+    pub expires: i64,
+    pub attempts: u32,
+    pub state: State,
+    pub last_step: Option<i64>,
+    pub message_id: Option<String>,
+    /// TOTP parameters the enrolment was issued with (`None` for keys).
+    pub otp: Option<OtpParams>,
+    pub(crate) sealed: Vec<u8>,
+}
+
+/// A change to the current record, decided by the caller of [`Store::with_current`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub attempts: u32,
+    pub state: State,
+    pub last_step: Option<i64>,
+}
+
+/// A code about to be sent, as [`super::Store::insert_sending`] records it.
+pub struct NewRecord<'a> {
+    pub recipient: &'a str,
+    pub material: Material<'a>,
+    /// Unix seconds.
+    pub created: i64,
+    pub expires: i64,
+    pub message_id: &'a str,
+}
+
+/// What is stored for a new code.
+pub enum Material<'a> {
+    /// The TOTP secret bytes (sealed before storage) and the parameters given to the app.
+    Otp(&'a Secret<Vec<u8>>, OtpParams),
+    /// The canonical key (only its MAC is stored).
+    Key(&'a Secret<String>),
+}

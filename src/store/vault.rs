@@ -1,0 +1,183 @@
+//! The store's secrets: one 32-byte key file beside the database, from which two keys derive —
+//! an HMAC key for one-time keys (only their MAC is stored) and an XChaCha20-Poly1305 key that
+//! seals TOTP secrets, bound to their row's recipient and creation time. A copy of the database
+//! alone reveals no secret.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::error::StoreError;
+use super::record::Record;
+use crate::CodeKind;
+use crate::secret::{self, Secret};
+
+const NONCE_LEN: usize = 24;
+
+/// The key file that belongs to a database: `securemail.db` → `securemail.key`.
+pub fn key_file_path(db: &Path) -> PathBuf {
+    db.with_extension("key")
+}
+
+/// The keys derived from the key file. `path` (the database's) names the store in errors.
+#[derive(Clone)]
+pub struct Vault {
+    path: PathBuf,
+    seal: Secret<[u8; 32]>,
+    mac: Secret<[u8; 32]>,
+}
+
+/// HMAC-SHA256 keyed with a 32-byte key. HMAC pads short keys with zeros to the 64-byte block
+/// (RFC 2104), so padding here gives the same MAC without a fallible constructor.
+fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    let mut block = zeroize::Zeroizing::new([0u8; 64]);
+    block[..32].copy_from_slice(key);
+    let mut m = <Hmac<Sha256> as KeyInit>::new(&(*block).into());
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
+}
+
+fn derive(master: &[u8; 32], label: &str) -> Secret<[u8; 32]> {
+    Secret::new(hmac(master, &[label.as_bytes()]))
+}
+
+fn cipher(key: &Secret<[u8; 32]>) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(&(*key.expose()).into())
+}
+
+impl Vault {
+    /// Reads the key file beside `db`, creating it on first use.
+    pub fn open(db: &Path) -> Result<Vault, StoreError> {
+        let master = load_or_create_key(&key_file_path(db))?;
+        Ok(Vault {
+            path: db.to_path_buf(),
+            seal: derive(&master, "securemail/seal/v1"),
+            mac: derive(&master, "securemail/mac/v1"),
+        })
+    }
+
+    fn aad(recipient: &str, created: i64) -> Vec<u8> {
+        format!("securemail/otp/v1\0{recipient}\0{created}").into_bytes()
+    }
+
+    /// The MAC stored for a key.
+    pub fn key_mac(&self, recipient: &str, canonical: &str) -> [u8; 32] {
+        hmac(
+            self.mac.expose(),
+            &[
+                b"securemail/key/v1\0",
+                recipient.as_bytes(),
+                b"\0",
+                canonical.as_bytes(),
+            ],
+        )
+    }
+
+    /// Seals a TOTP secret for the row of `recipient` created at `created`.
+    pub fn seal(
+        &self,
+        recipient: &str,
+        created: i64,
+        secret: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let nonce = secret::random_bytes::<NONCE_LEN>()?;
+        let ct = cipher(&self.seal)
+            .encrypt(
+                &XNonce::from(*nonce.expose()),
+                Payload {
+                    msg: secret,
+                    aad: &Vault::aad(recipient, created),
+                },
+            )
+            .map_err(|_| StoreError::Unseal {
+                path: self.path.clone(),
+            })?;
+        let mut out = nonce.expose().to_vec();
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// The TOTP secret of `record`.
+    pub fn unseal_otp(&self, record: &Record) -> Result<Secret<Vec<u8>>, StoreError> {
+        let bad = || StoreError::Unseal {
+            path: self.path.clone(),
+        };
+        if record.kind != CodeKind::Otp || record.sealed.len() <= NONCE_LEN {
+            return Err(bad());
+        }
+        let (nonce, ct) = record.sealed.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| bad())?;
+        cipher(&self.seal)
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: &Vault::aad(&record.recipient, record.created),
+                },
+            )
+            .map(Secret::new)
+            .map_err(|_| bad())
+    }
+
+    /// Whether `canonical` is the key of `record`, compared in constant time.
+    pub fn key_matches(&self, record: &Record, canonical: &str) -> bool {
+        record.kind == CodeKind::Key
+            && secret::constant_time_eq(&self.key_mac(&record.recipient, canonical), &record.sealed)
+    }
+}
+
+/// Reads the key file, creating it (0600, atomically) on first use.
+fn load_or_create_key(path: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, StoreError> {
+    let err = |reason: String| StoreError::KeyFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.exists() {
+        let fresh = secret::random_bytes::<32>()?;
+        let tmp = path.with_extension(format!("key.{}.tmp", std::process::id()));
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| err(crate::io_reason(&e)))?;
+        let written = f.write_all(fresh.expose()).and_then(|()| f.sync_all());
+        drop(f);
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(err(crate::io_reason(&e)));
+        }
+        // hard_link fails if another process created the key first: then we use theirs.
+        let linked = fs::hard_link(&tmp, path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err(crate::io_reason(&e))),
+        }
+    }
+    let mut f = fs::File::open(path).map_err(|e| err(crate::io_reason(&e)))?;
+    let meta = f.metadata().map_err(|e| err(crate::io_reason(&e)))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(StoreError::KeyFileOpen {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    if meta.len() != 32 || meta.nlink() == 0 {
+        return Err(err(format!("it is {} bytes, not 32", meta.len())));
+    }
+    let mut master = zeroize::Zeroizing::new([0u8; 32]);
+    f.read_exact(master.as_mut())
+        .map_err(|e| err(crate::io_reason(&e)))?;
+    Ok(master)
+}
