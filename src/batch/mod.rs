@@ -1,0 +1,134 @@
+//! Sending to many recipients: one personal mail each, over a few reused TLS connections,
+//! resumable after a crash, with building overlapped with sending.
+//!
+//! - [`pipeline`]: feeder → builders → lanes, over bounded channels;
+//! - [`lane`]: one delivery lane — a [`lane::Deliver`] (SMTP session or outbox) plus the store
+//!   bookkeeping around each mail;
+//! - [`retry`] and [`pace`]: what is retried and how fast mail may go;
+//! - [`lock`]: one send run per store.
+
+pub mod lane;
+pub mod lock;
+pub mod pace;
+pub mod pipeline;
+pub mod retry;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::CodeKind;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::mail::Kit;
+use crate::recipients::{LineProblem, Source};
+use crate::store::State;
+use crate::transport::Reply;
+use crate::transport::smtp::Trace;
+
+pub use pipeline::{is_live, run};
+
+/// What to send, to whom.
+pub struct Job<'a> {
+    pub settings: &'a Settings,
+    pub kit: &'a Kit,
+    pub kind: CodeKind,
+    pub subject: String,
+    pub source: Source,
+    /// Valid recipients in `source` (from [`crate::recipients::check`]).
+    pub total: usize,
+    /// Send new codes even to recipients who hold a live one.
+    pub resend: bool,
+    /// Write every mail to the outbox, record nothing.
+    pub dry_run: bool,
+    /// Parallel SMTP connections.
+    pub connections: usize,
+    /// Optional global rate limit.
+    pub max_per_minute: Option<u32>,
+}
+
+/// How one recipient's mail went.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Delivered to the SMTP server (with its reply) or written to the outbox.
+    Sent {
+        reply: Option<Reply>,
+        tls: Option<String>,
+        path: Option<PathBuf>,
+        message_id: String,
+        /// Bytes of the message.
+        size: usize,
+        expires: i64,
+        attempts: u32,
+        /// The previous run stopped while this recipient's mail was in flight.
+        resent: bool,
+    },
+    /// A live code of this kind exists (no `resend`).
+    Skipped { state: State, expires: i64 },
+    /// The list line could not be used (`--skip-invalid`).
+    Invalid(LineProblem),
+    /// Not delivered. `error.exit_code()` says whether it was temporary.
+    Failed { error: Box<Error>, attempts: u32 },
+}
+
+/// One recipient's result.
+#[derive(Debug)]
+pub struct Report {
+    pub address: String,
+    /// Line in the list file (0 for `--to`).
+    pub line: usize,
+    pub outcome: Outcome,
+}
+
+/// Counts at the end of a run.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub sent: usize,
+    pub resent: usize,
+    pub skipped: usize,
+    pub invalid: usize,
+    pub failed_temporary: usize,
+    pub failed_permanent: usize,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub(crate) fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Sent { resent, .. } => {
+                self.sent += 1;
+                self.resent += usize::from(*resent);
+            }
+            Outcome::Skipped { .. } => self.skipped += 1,
+            Outcome::Invalid(_) => self.invalid += 1,
+            Outcome::Failed { error, .. } => {
+                if error.exit_code() == crate::exit::TEMPFAIL {
+                    self.failed_temporary += 1;
+                } else {
+                    self.failed_permanent += 1;
+                }
+            }
+        }
+    }
+
+    /// 0 all sent; 69 some permanent failures; 75 some temporary failures (and no permanent).
+    pub fn exit_code(&self) -> u8 {
+        if self.failed_permanent > 0 {
+            crate::exit::UNAVAILABLE
+        } else if self.failed_temporary > 0 {
+            crate::exit::TEMPFAIL
+        } else {
+            crate::exit::OK
+        }
+    }
+}
+
+/// Events a caller sees while the batch runs.
+pub trait Observer {
+    /// Before any mail: who was in flight when a previous run stopped.
+    fn start(&mut self, _interrupted: &[String]) {}
+    fn report(&mut self, report: Report);
+    /// A trace sink for connection `n`, for `-v`.
+    fn trace(&self, _connection: usize) -> Option<Trace> {
+        None
+    }
+}

@@ -1,0 +1,348 @@
+//! Sending to many recipients: one personal mail each, over a few reused TLS connections,
+//! resumable after a crash, with building overlapped with sending.
+//!
+//! ```text
+//! list ──► feeder ──(todo)──► builders ──(built)──► lanes ×connections ──(reports)──► caller
+//!          skip live codes     secret, QR,           one SMTP session each:
+//!                              templates, MIME       record `sending` → send → `pending`/`failed`
+//! ```
+//!
+//! Channels are bounded, so a list of any length streams through in constant memory. The store
+//! is written before and after each SMTP transaction; a send run holds an exclusive lock on the
+//! store, so at start-up any record still `sending` was in flight when an earlier run died:
+//! those recipients are sent again and named. Everyone else with a live code of this kind is
+//! skipped unless `resend` is set, so re-running a finished batch sends nothing.
+//!
+//! Per recipient, a 5xx is final and the batch goes on; a 4xx, a dropped connection or a timeout
+//! is retried with exponential backoff on a fresh connection. Failures that would hit every
+//! recipient (TLS, login, no STARTTLS, a server that cannot be reached at all) stop the batch.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Instant;
+
+use super::lane::{Deliver, Lane, OutboxLane, SmtpLane, Stop};
+use super::lock::SendLock;
+use super::pace::Pace;
+use super::{Job, Observer, Outcome, Report, Summary};
+use crate::CodeKind;
+use crate::error::Error;
+use crate::mail::{self, Composed, Recipient};
+use crate::recipients::{self, Entry};
+use crate::store::{Record, State, Store};
+use crate::transport::SmtpTarget;
+
+/// A recipient on its way through the pipeline.
+struct Item {
+    line: usize,
+    recipient: Recipient,
+    resent: bool,
+}
+
+/// What the pipeline's threads tell the caller's thread.
+enum Event {
+    Report(Report),
+    Fatal(Error),
+}
+
+/// Runs the job. `Err` only for failures that stop the whole batch; per-recipient failures are
+/// reported to `observer`.
+pub fn run(
+    job: &Job<'_>,
+    target: Option<&SmtpTarget>,
+    observer: &mut dyn Observer,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+
+    // The main connection stays open for the whole run, and the threads' connections are
+    // opened from it here, one after the other.
+    let (_lock, main_store, interrupted) = if job.dry_run {
+        (None, None, HashSet::new())
+    } else {
+        let lock = SendLock::acquire(&job.settings.store_path)?;
+        let mut store =
+            Store::open_waiting(&job.settings.store_path, job.settings.store_lock_timeout)?;
+        let interrupted = store.fail_interrupted(crate::unix_now())?;
+        (Some(lock), Some(store), interrupted)
+    };
+    let mut names: Vec<String> = interrupted.iter().cloned().collect();
+    names.sort();
+    observer.start(&names);
+
+    let abort = AtomicBool::new(false);
+    let connections = match target {
+        Some(_) if !job.dry_run => job.connections.clamp(1, 64).min(job.total.max(1)),
+        _ => 1,
+    };
+    // Building is CPU work; sending is mostly waiting, but its replies must be answered at
+    // once. More builders than connections (or cores) only steal the CPU the connections need
+    // to turn round (measured: with one connection on two cores, a second builder cut the
+    // rate by a third).
+    let builders = thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(connections);
+    let pace = job.max_per_minute.map(Pace::per_minute);
+    let another = || main_store.as_ref().map(Store::another).transpose();
+    let feed_store = another()?;
+    let mut sender_stores = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        sender_stores.push(another()?);
+    }
+    let (todo_tx, todo_rx) = mpsc::sync_channel::<Item>(64);
+    // Room for a few dozen built mails (~8 KB each): builders then work in bursts and sleep,
+    // rather than waking for every mail sent and jostling the connections for the CPU
+    // (measured: the 1-connection rate went from 0.74-0.95 to 0.96-1.04 of the floor).
+    let (built_tx, built_rx) = mpsc::sync_channel::<(Item, Composed)>(16 * connections);
+    let (report_tx, report_rx) = mpsc::channel::<Event>();
+    let todo_rx = Arc::new(Mutex::new(todo_rx));
+    let built_rx = Arc::new(Mutex::new(built_rx));
+    let mut summary = Summary::default();
+    let mut fatal: Option<Error> = None;
+
+    thread::scope(|scope| {
+        {
+            let report_tx = report_tx.clone();
+            let abort = &abort;
+            let interrupted = &interrupted;
+            spawn(scope, "feed", move || {
+                feed(job, feed_store, interrupted, todo_tx, &report_tx, abort)
+            });
+        }
+        for _ in 0..builders {
+            let todo_rx = Arc::clone(&todo_rx);
+            let built_tx = built_tx.clone();
+            let report_tx = report_tx.clone();
+            let abort = &abort;
+            spawn(scope, "build", move || {
+                build(job, &todo_rx, built_tx, &report_tx, abort)
+            });
+        }
+        // Only the threads hold the receiving ends: when the last builder (or sender) stops,
+        // the feeder's (or builders') sends fail instead of blocking forever after an abort.
+        drop(todo_rx);
+        drop(built_tx);
+        for (n, store) in sender_stores.into_iter().enumerate() {
+            let built_rx = Arc::clone(&built_rx);
+            let report_tx = report_tx.clone();
+            let abort = &abort;
+            let pace = pace.as_ref();
+            let trace = observer.trace(n);
+            spawn(scope, "send", move || {
+                let deliver: Box<dyn Deliver> = match target {
+                    Some(t) if !job.dry_run => Box::new(SmtpLane::new(t, trace)),
+                    _ => Box::new(OutboxLane {
+                        dir: job.settings.outbox_dir.clone(),
+                    }),
+                };
+                let mut lane = Lane::new(job, deliver, pace, store);
+                run_lane(&mut lane, &built_rx, &report_tx, abort);
+            });
+        }
+        drop(built_rx);
+        drop(report_tx);
+        for message in report_rx {
+            match message {
+                Event::Report(r) => {
+                    summary.add(&r.outcome);
+                    observer.report(r);
+                }
+                Event::Fatal(e) => {
+                    abort.store(true, Ordering::SeqCst);
+                    if fatal.is_none() {
+                        fatal = Some(e);
+                    }
+                }
+            }
+        }
+    });
+    summary.elapsed = started.elapsed();
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// Starts a named pipeline thread (names show in `top -H` and profilers).
+fn spawn<'scope, 'env>(
+    scope: &'scope thread::Scope<'scope, 'env>,
+    name: &str,
+    f: impl FnOnce() + Send + 'scope,
+) {
+    let named = thread::Builder::new()
+        .name(format!("securemail-{name}"))
+        .spawn_scoped(scope, f);
+    if let Err(e) = named {
+        // Only under resource exhaustion; the batch then runs with fewer threads.
+        eprintln!("securemail: cannot start a {name} thread: {e}");
+    }
+}
+
+/// Streams the list; skips recipients with a live code; queues the rest.
+fn feed(
+    job: &Job<'_>,
+    store: Option<Store>,
+    interrupted: &HashSet<String>,
+    todo: SyncSender<Item>,
+    reports: &mpsc::Sender<Event>,
+    abort: &AtomicBool,
+) {
+    let result = recipients::stream(&job.source, |entry| {
+        if abort.load(Ordering::SeqCst) {
+            return false;
+        }
+        match entry {
+            Entry::Invalid(problem) => {
+                let _ = reports.send(Event::Report(Report {
+                    address: problem.input.clone(),
+                    line: problem.line,
+                    outcome: Outcome::Invalid(problem),
+                }));
+                true
+            }
+            Entry::Valid { line, recipient } => {
+                if let (Some(store), false) = (&store, job.resend) {
+                    match store.current(&recipient.address) {
+                        Ok(Some(rec)) if is_live(&rec, job.kind, crate::unix_now()) => {
+                            let _ = reports.send(Event::Report(Report {
+                                address: recipient.address,
+                                line,
+                                outcome: Outcome::Skipped {
+                                    state: rec.state,
+                                    expires: rec.expires,
+                                },
+                            }));
+                            return true;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let _ = reports.send(Event::Fatal(e.into()));
+                            return false;
+                        }
+                    }
+                }
+                let resent = interrupted.contains(&recipient.address);
+                todo.send(Item {
+                    line,
+                    recipient,
+                    resent,
+                })
+                .is_ok()
+            }
+        }
+    });
+    if let Err(e) = result {
+        let _ = reports.send(Event::Fatal(e.into()));
+    }
+}
+
+/// A code of `kind` that still counts: pending and unexpired, or already verified.
+pub fn is_live(rec: &Record, kind: CodeKind, now: i64) -> bool {
+    rec.kind == kind
+        && match rec.state {
+            State::Pending => now < rec.expires,
+            State::Verified => true,
+            _ => false,
+        }
+}
+
+/// Composes mails (secret, QR, templates, MIME) ahead of the senders.
+fn build(
+    job: &Job<'_>,
+    todo: &Mutex<Receiver<Item>>,
+    built: SyncSender<(Item, Composed)>,
+    reports: &mpsc::Sender<Event>,
+    abort: &AtomicBool,
+) {
+    loop {
+        let item = match todo.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(item) = item else { return };
+        if abort.load(Ordering::SeqCst) {
+            return;
+        }
+        match mail::compose(
+            job.settings,
+            job.kit,
+            job.kind,
+            &item.recipient,
+            &job.subject,
+            crate::unix_now(),
+        ) {
+            Ok(c) => {
+                if built.send((item, c)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = reports.send(Event::Report(Report {
+                    address: item.recipient.address,
+                    line: item.line,
+                    outcome: Outcome::Failed {
+                        error: Box::new(e.into()),
+                        attempts: 0,
+                    },
+                }));
+            }
+        }
+    }
+}
+
+/// Feeds built mails to one lane until the queue ends or the batch is aborted.
+fn run_lane(
+    lane: &mut Lane<'_>,
+    built: &Mutex<Receiver<(Item, Composed)>>,
+    reports: &mpsc::Sender<Event>,
+    abort: &AtomicBool,
+) {
+    loop {
+        let next = match built.lock() {
+            Ok(rx) => match rx.try_recv() {
+                Ok(v) => Ok(v),
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => Err(()),
+            },
+            Err(_) => break,
+        };
+        let (item, composed) = match next {
+            Ok(v) => v,
+            Err(()) => {
+                // Nothing ready: record the last delivery now rather than leave it pending.
+                if let Err(e) = lane.flush() {
+                    let _ = reports.send(Event::Fatal(e));
+                    break;
+                }
+                match built.lock().map(|rx| rx.recv()) {
+                    Ok(Ok(v)) => v,
+                    _ => break,
+                }
+            }
+        };
+        if abort.load(Ordering::SeqCst) {
+            break;
+        }
+        let outcome = match lane.send(&item.recipient, &composed, item.resent) {
+            Ok(outcome) => outcome,
+            Err(Stop::Recipient(error, attempts)) => Outcome::Failed {
+                error: Box::new(error),
+                attempts,
+            },
+            Err(Stop::Batch(error)) => {
+                let _ = reports.send(Event::Fatal(error));
+                break;
+            }
+        };
+        let _ = reports.send(Event::Report(Report {
+            address: item.recipient.address,
+            line: item.line,
+            outcome,
+        }));
+    }
+    if let Err(e) = lane.close() {
+        let _ = reports.send(Event::Fatal(e));
+    }
+}
