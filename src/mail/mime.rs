@@ -25,7 +25,7 @@ use super::qr::{self, QrPng};
 use super::recipient::Recipient;
 use super::template::{Bodies, TemplateVars, Templates};
 use crate::CodeKind;
-use crate::config::{Sender, Settings};
+use crate::config::{SenderSettings, Settings};
 use crate::key;
 use crate::otp::OtpKey;
 use crate::secret::{self, RandomError, Secret};
@@ -56,7 +56,7 @@ pub fn random_token() -> Result<String, RandomError> {
 }
 
 /// The domain of the sender's address, for Message-ID and Content-ID right-hand sides.
-pub fn id_domain(sender: &Sender) -> String {
+pub fn id_domain(sender: &SenderSettings) -> String {
     sender.from.email.domain().to_string()
 }
 
@@ -115,7 +115,7 @@ impl Kit {
 
 /// Everything [`assemble`] needs.
 pub struct Parts<'a> {
-    pub sender: &'a Sender,
+    pub sender: &'a SenderSettings,
     pub to: &'a Mailbox,
     pub subject: &'a str,
     pub bodies: Bodies,

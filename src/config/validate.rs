@@ -1,385 +1,16 @@
-//! `config/account.toml`: parsing and validation into one checked [`Settings`] value.
-//!
-//! Everything securemail does is driven by this file, so every mistake in it must be reported
-//! with the file, line, column and key, plus a hint, before any network or store I/O happens.
-//! The raw serde structs below mirror the file; [`Settings`] is what the rest of the program sees:
-//! enums instead of strings, resolved paths, parsed mailboxes and durations.
+//! Checking: the raw file becomes one [`Settings`] value, or an error naming the file, line,
+//! column and key, with a hint — before any network or store I/O happens.
 
-use std::fmt;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use serde::Deserialize;
 use toml::Spanned;
 
-use crate::exit;
+use super::raw::*;
+use super::report::{ConfigError, Reporter};
+use super::settings::*;
 use crate::otp::{OtpAlgorithm, OtpParams};
-
-/// Where the config lives unless `--config` or `SECUREMAIL_CONFIG` say otherwise.
-pub const DEFAULT_PATH: &str = "config/account.toml";
-
-// ---------------------------------------------------------------------------------------------
-// The file as written.
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    sender: Option<RawSender>,
-    smtp: Option<Spanned<RawSmtp>>,
-    #[serde(default)]
-    outbox: RawOutbox,
-    #[serde(default)]
-    store: RawStore,
-    #[serde(default)]
-    otp: RawOtp,
-    #[serde(default)]
-    key: RawKey,
-    #[serde(default)]
-    verify: RawVerify,
-    #[serde(default)]
-    templates: RawTemplates,
-    dkim: Option<Spanned<RawDkim>>,
-    #[serde(default)]
-    log: RawLog,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDkim {
-    domain: Option<Spanned<String>>,
-    selector: Option<Spanned<String>>,
-    private_key_file: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLog {
-    file: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSender {
-    from: Option<Spanned<String>>,
-    reply_to: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSmtp {
-    host: Option<Spanned<String>>,
-    port: Option<Spanned<i64>>,
-    security: Option<Spanned<String>>,
-    username: Option<Spanned<String>>,
-    password_env: Option<Spanned<String>>,
-    password_command: Option<Spanned<String>>,
-    ca_file: Option<Spanned<String>>,
-    timeout_secs: Option<Spanned<i64>>,
-    hello_name: Option<Spanned<String>>,
-    connections: Option<Spanned<i64>>,
-    max_per_minute: Option<Spanned<i64>>,
-    retries: Option<Spanned<i64>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOutbox {
-    dir: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStore {
-    path: Option<Spanned<String>>,
-    lock_timeout: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOtp {
-    issuer: Option<Spanned<String>>,
-    digits: Option<Spanned<i64>>,
-    period: Option<Spanned<i64>>,
-    algorithm: Option<Spanned<String>>,
-    skew: Option<Spanned<i64>>,
-    ttl: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKey {
-    length: Option<Spanned<i64>>,
-    ttl: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawVerify {
-    max_attempts: Option<Spanned<i64>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTemplates {
-    dir: Option<Spanned<String>>,
-}
-
-// ---------------------------------------------------------------------------------------------
-// The checked result.
-
-/// How the connection to the SMTP server is secured. There is deliberately no plaintext choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    /// TLS from the first byte (SMTPS, port 465).
-    Tls,
-    /// Plain TCP upgraded with a mandatory STARTTLS before anything else is said (port 587).
-    StartTls,
-}
-
-impl fmt::Display for Security {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Security::Tls => "tls",
-            Security::StartTls => "starttls",
-        })
-    }
-}
-
-/// Where the SMTP password comes from. Never the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasswordSource {
-    /// The named environment variable.
-    Env(String),
-    /// The first line printed by this shell command (e.g. `pass show mail/gmail`).
-    Command(String),
-    /// Asked for on the terminal, without echo.
-    Prompt,
-}
-
-/// The `[smtp]` table, checked.
-#[derive(Debug, Clone)]
-pub struct SmtpSettings {
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    /// `None`: the server is used without AUTH.
-    pub login: Option<(String, PasswordSource)>,
-    pub ca_file: Option<PathBuf>,
-    pub timeout: Duration,
-    pub hello_name: String,
-    /// Parallel connections for batches.
-    pub connections: usize,
-    /// Rate limit across all connections, if any.
-    pub max_per_minute: Option<u32>,
-    /// Further attempts for a temporary failure (4xx, timeout, dropped connection).
-    pub retries: u32,
-}
-
-/// How mail leaves this machine.
-#[derive(Debug, Clone)]
-pub enum Delivery {
-    /// No `[smtp]` table: each mail is written as an `.eml` file into the outbox directory.
-    Outbox,
-    /// Over SMTP with verified TLS.
-    Smtp(SmtpSettings),
-}
-
-/// `[otp]`, checked.
-#[derive(Debug, Clone)]
-pub struct OtpPolicy {
-    pub issuer: String,
-    /// Parameters for new enrolments (existing ones keep theirs).
-    pub params: OtpParams,
-    pub skew: u8,
-    /// How long an enrolment may stay unconfirmed.
-    pub ttl: Duration,
-}
-
-/// `[key]`, checked.
-#[derive(Debug, Clone)]
-pub struct KeyPolicy {
-    /// Characters of Crockford base32, 5 bits each.
-    pub length: usize,
-    pub ttl: Duration,
-}
-
-/// `[dkim]`, checked.
-#[derive(Debug, Clone)]
-pub struct DkimSettings {
-    pub domain: String,
-    pub selector: String,
-    pub private_key_file: PathBuf,
-}
-
-/// `[sender]`, checked.
-#[derive(Debug, Clone)]
-pub struct Sender {
-    pub from: Mailbox,
-    pub reply_to: Option<Mailbox>,
-}
-
-/// Everything the configuration file decides, checked, with paths resolved against the file's
-/// directory.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub config_path: PathBuf,
-    pub sender: Sender,
-    pub delivery: Delivery,
-    pub outbox_dir: PathBuf,
-    pub store_path: PathBuf,
-    /// How long to wait for another process's lock on the store.
-    pub store_lock_timeout: Duration,
-    pub templates_dir: PathBuf,
-    pub otp: OtpPolicy,
-    pub key: KeyPolicy,
-    pub max_attempts: u32,
-    /// DKIM signing, when `[dkim]` is present.
-    pub dkim: Option<DkimSettings>,
-    /// msmtp-style log of every send, when `[log] file` is set.
-    pub log_file: Option<PathBuf>,
-}
-
-/// Largest configuration file read.
-const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
-
-/// Parallel SMTP connections for a batch unless `[smtp] connections` says otherwise.
-pub const DEFAULT_CONNECTIONS: usize = 4;
-
-/// Smallest key length we accept: 10 characters of base32 are 50 bits.
-pub const MIN_KEY_LENGTH: usize = 10;
-// Keys carry 5 bits a character; the floor is 50 bits. Checked at compile time.
-const _: () = assert!(MIN_KEY_LENGTH * 5 >= 50);
-const MAX_KEY_LENGTH: usize = 64;
-
-// ---------------------------------------------------------------------------------------------
-// Errors.
-
-/// A line and column in the config file, both 1-based.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Position {
-    pub line: usize,
-    pub column: usize,
-}
-
-/// Something is wrong with the configuration file.
-#[derive(Debug)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub at: Option<Position>,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at {
-            Some(p) => write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file.display(),
-                p.line,
-                p.column,
-                self.message
-            ),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-impl ConfigError {
-    pub fn exit_code(&self) -> u8 {
-        exit::CONFIG
-    }
-
-    pub fn hint(&self) -> Option<&str> {
-        self.hint.as_deref()
-    }
-}
-
-/// Builds errors that point into one file.
-struct Reporter<'a> {
-    file: &'a Path,
-    source: &'a str,
-}
-
-impl Reporter<'_> {
-    fn position(&self, offset: usize) -> Position {
-        let offset = offset.min(self.source.len());
-        let before = &self.source.as_bytes()[..offset];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        let column = self.source[line_start..offset].chars().count() + 1;
-        Position { line, column }
-    }
-
-    fn error(
-        &self,
-        span: Option<Range<usize>>,
-        message: String,
-        hint: Option<String>,
-    ) -> ConfigError {
-        ConfigError {
-            file: self.file.to_path_buf(),
-            at: span.map(|s| self.position(s.start)),
-            message,
-            hint,
-        }
-    }
-
-    fn at<T>(&self, value: &Spanned<T>, message: String, hint: impl Into<String>) -> ConfigError {
-        self.error(Some(value.span()), message, Some(hint.into()))
-    }
-
-    /// The `[table]` header in force at `offset`, for messages about unknown keys.
-    fn table_at(&self, offset: usize) -> String {
-        let before = &self.source[..offset.min(self.source.len())];
-        before
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| l.starts_with('['))
-            .and_then(|l| l.find(']').map(|end| l[..=end].to_string()))
-            .unwrap_or_else(|| "the top level".to_string())
-    }
-
-    /// Turns a toml/serde error into ours, keeping the position and naming the key.
-    fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
-        let span = err.span();
-        let msg = err.message().trim_end();
-        if let Some(rest) = msg.strip_prefix("unknown field `") {
-            let key = rest.split('`').next().unwrap_or(rest);
-            let expected = rest
-                .split_once(", expected ")
-                .map(|(_, e)| e.trim_start_matches("one of ").replace('`', ""))
-                .unwrap_or_default();
-            let where_ = span
-                .clone()
-                .map(|s| self.table_at(s.start))
-                .unwrap_or_else(|| "the top level".into());
-            let hint = if where_ == "the top level" {
-                format!("the tables securemail knows are {expected}")
-            } else {
-                format!("the keys {where_} accepts are {expected}")
-            };
-            return self.error(span, format!("unknown key `{key}` in {where_}"), Some(hint));
-        }
-        self.error(
-            span,
-            format!("invalid TOML: {msg}"),
-            Some("compare with the commented config/account.toml shipped with securemail".into()),
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Loading.
 
 /// Reads, parses and checks the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
@@ -584,7 +215,7 @@ fn clean(path: &Path) -> PathBuf {
     }
 }
 
-fn check_sender(r: &Reporter<'_>, raw: Option<RawSender>) -> Result<Sender, ConfigError> {
+fn check_sender(r: &Reporter<'_>, raw: Option<RawSender>) -> Result<SenderSettings, ConfigError> {
     let missing = || {
         r.error(
             None,
@@ -599,7 +230,7 @@ fn check_sender(r: &Reporter<'_>, raw: Option<RawSender>) -> Result<Sender, Conf
         .reply_to
         .map(|v| mailbox(r, &v, "[sender] reply_to"))
         .transpose()?;
-    Ok(Sender {
+    Ok(SenderSettings {
         from: from_box,
         reply_to,
     })
@@ -712,9 +343,38 @@ fn check_smtp(
         (Some((p, _)), Some(s)) => (p, s),
     };
 
-    let password_env = smtp.password_env;
-    let password_command = smtp.password_command;
-    let login = match smtp.username {
+    let login = check_login(r, smtp.username, smtp.password_env, smtp.password_command)?;
+    let ca_file = smtp.ca_file.map(|v| resolve(v.get_ref()));
+    let limits = check_limits(
+        r,
+        smtp.timeout_secs,
+        smtp.connections,
+        smtp.max_per_minute,
+        smtp.retries,
+    )?;
+    let hello_name = check_hello_name(r, smtp.hello_name)?;
+    Ok(SmtpSettings {
+        host: host_str,
+        port,
+        security,
+        login,
+        ca_file,
+        timeout: limits.timeout,
+        hello_name,
+        connections: limits.connections,
+        max_per_minute: limits.max_per_minute,
+        retries: limits.retries,
+    })
+}
+
+/// `username` with `password_env` or `password_command` (or neither: asked on the terminal).
+fn check_login(
+    r: &Reporter<'_>,
+    username: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+) -> Result<Option<(String, PasswordSource)>, ConfigError> {
+    let login = match username {
         None => {
             if let Some(v) = password_env.as_ref().or(password_command.as_ref()) {
                 return Err(r.at(
@@ -770,16 +430,72 @@ fn check_smtp(
         }
     };
 
-    let ca_file = smtp.ca_file.map(|v| resolve(v.get_ref()));
+    Ok(login)
+}
+
+/// `[smtp]`'s numbers that shape a batch.
+struct Limits {
+    timeout: Duration,
+    connections: usize,
+    max_per_minute: Option<u32>,
+    retries: u32,
+}
+
+fn check_limits(
+    r: &Reporter<'_>,
+    timeout_secs: Option<Spanned<i64>>,
+    connections: Option<Spanned<i64>>,
+    max_per_minute: Option<Spanned<i64>>,
+    retries: Option<Spanned<i64>>,
+) -> Result<Limits, ConfigError> {
     let timeout = int_in(
         r,
-        smtp.timeout_secs,
+        timeout_secs,
         "[smtp] timeout_secs",
         1..=3600,
         30,
         "give a number of seconds, e.g. timeout_secs = 30",
     )?;
-    let hello_name = match smtp.hello_name {
+    let connections = int_in(
+        r,
+        connections,
+        "[smtp] connections",
+        1..=32,
+        DEFAULT_CONNECTIONS as i64,
+        "most providers allow a few parallel connections; Gmail allows about 10",
+    )?;
+    let max_per_minute = match max_per_minute {
+        None => None,
+        some => Some(int_in(
+            r,
+            some,
+            "[smtp] max_per_minute",
+            1..=100_000,
+            0,
+            "give the provider's sending limit per minute, or remove the key",
+        )? as u32),
+    };
+
+    let retries = int_in(
+        r,
+        retries,
+        "[smtp] retries",
+        0..=10,
+        3,
+        "retries after a 4xx, a timeout or a dropped connection, with backoff 0.5 s, 1 s, 2 s, …",
+    )? as u32;
+
+    Ok(Limits {
+        timeout: Duration::from_secs(timeout as u64),
+        connections: connections as usize,
+        max_per_minute,
+        retries,
+    })
+}
+
+/// `hello_name`: what EHLO says (a domain name or address literal), "localhost" by default.
+fn check_hello_name(r: &Reporter<'_>, v: Option<Spanned<String>>) -> Result<String, ConfigError> {
+    Ok(match v {
         Some(v) => {
             let s = v.get_ref();
             if s.is_empty()
@@ -796,48 +512,6 @@ fn check_smtp(
             s.clone()
         }
         None => "localhost".to_string(),
-    };
-
-    let connections = int_in(
-        r,
-        smtp.connections,
-        "[smtp] connections",
-        1..=32,
-        DEFAULT_CONNECTIONS as i64,
-        "most providers allow a few parallel connections; Gmail allows about 10",
-    )?;
-    let max_per_minute = match smtp.max_per_minute {
-        None => None,
-        some => Some(int_in(
-            r,
-            some,
-            "[smtp] max_per_minute",
-            1..=100_000,
-            0,
-            "give the provider's sending limit per minute, or remove the key",
-        )? as u32),
-    };
-
-    let retries = int_in(
-        r,
-        smtp.retries,
-        "[smtp] retries",
-        0..=10,
-        3,
-        "retries after a 4xx, a timeout or a dropped connection, with backoff 0.5 s, 1 s, 2 s, …",
-    )? as u32;
-
-    Ok(SmtpSettings {
-        host: host_str,
-        port,
-        security,
-        login,
-        ca_file,
-        timeout: Duration::from_secs(timeout as u64),
-        hello_name,
-        connections: connections as usize,
-        max_per_minute,
-        retries,
     })
 }
 
@@ -998,6 +672,7 @@ fn path_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Position;
 
     fn parse_str(src: &str) -> Result<Settings, ConfigError> {
         parse(Path::new("config/account.toml"), src)

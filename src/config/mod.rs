@@ -1,0 +1,23 @@
+//! The configuration file: parsing and validation into one checked [`Settings`] value.
+//!
+//! Everything securemail does is driven by this file, so every mistake in it must be reported
+//! with the file, line, column and key, plus a hint, before any network or store I/O happens.
+//! [`Settings`] is what the rest of the program sees:
+//! enums instead of strings, resolved paths, parsed mailboxes and durations.
+//!
+//! - [`raw`]: the serde structs that mirror the file;
+//! - [`validate`]: raw → [`Settings`], one check per table;
+//! - [`report`]: errors as `file:line:col` with a hint;
+//! - [`settings`]: the checked values the rest of the program uses.
+
+pub mod raw;
+pub mod report;
+pub mod settings;
+pub mod validate;
+
+pub use report::{ConfigError, Position};
+pub use settings::*;
+pub use validate::{load, parse};
+
+/// Where the config lives unless `--config` or `SECUREMAIL_CONFIG` say otherwise.
+pub const DEFAULT_PATH: &str = "config/account.toml";

@@ -1,0 +1,134 @@
+//! What the rest of securemail sees of the configuration: checked values, enums instead of
+//! strings, resolved paths, parsed mailboxes and durations.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+
+use crate::otp::OtpParams;
+
+/// How the connection to the SMTP server is secured. There is deliberately no plaintext choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+    /// Plain TCP upgraded with a mandatory STARTTLS before anything else is said (port 587).
+    StartTls,
+}
+
+impl fmt::Display for Security {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Security::Tls => "tls",
+            Security::StartTls => "starttls",
+        })
+    }
+}
+
+/// Where the SMTP password comes from. Never the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// The named environment variable.
+    Env(String),
+    /// The first line printed by this shell command (e.g. `pass show mail/gmail`).
+    Command(String),
+    /// Asked for on the terminal, without echo.
+    Prompt,
+}
+
+/// The `[smtp]` table, checked.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// `None`: the server is used without AUTH.
+    pub login: Option<(String, PasswordSource)>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub hello_name: String,
+    /// Parallel connections for batches.
+    pub connections: usize,
+    /// Rate limit across all connections, if any.
+    pub max_per_minute: Option<u32>,
+    /// Further attempts for a temporary failure (4xx, timeout, dropped connection).
+    pub retries: u32,
+}
+
+/// How mail leaves this machine.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// No `[smtp]` table: each mail is written as an `.eml` file into the outbox directory.
+    Outbox,
+    /// Over SMTP with verified TLS.
+    Smtp(SmtpSettings),
+}
+
+/// `[otp]`, checked.
+#[derive(Debug, Clone)]
+pub struct OtpPolicy {
+    pub issuer: String,
+    /// Parameters for new enrolments (existing ones keep theirs).
+    pub params: OtpParams,
+    pub skew: u8,
+    /// How long an enrolment may stay unconfirmed.
+    pub ttl: Duration,
+}
+
+/// `[key]`, checked.
+#[derive(Debug, Clone)]
+pub struct KeyPolicy {
+    /// Characters of Crockford base32, 5 bits each.
+    pub length: usize,
+    pub ttl: Duration,
+}
+
+/// `[dkim]`, checked.
+#[derive(Debug, Clone)]
+pub struct DkimSettings {
+    pub domain: String,
+    pub selector: String,
+    pub private_key_file: PathBuf,
+}
+
+/// `[sender]`, checked.
+#[derive(Debug, Clone)]
+pub struct SenderSettings {
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+}
+
+/// Everything the configuration file decides, checked, with paths resolved against the file's
+/// directory.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_path: PathBuf,
+    pub sender: SenderSettings,
+    pub delivery: Delivery,
+    pub outbox_dir: PathBuf,
+    pub store_path: PathBuf,
+    /// How long to wait for another process's lock on the store.
+    pub store_lock_timeout: Duration,
+    pub templates_dir: PathBuf,
+    pub otp: OtpPolicy,
+    pub key: KeyPolicy,
+    pub max_attempts: u32,
+    /// DKIM signing, when `[dkim]` is present.
+    pub dkim: Option<DkimSettings>,
+    /// msmtp-style log of every send, when `[log] file` is set.
+    pub log_file: Option<PathBuf>,
+}
+
+/// Largest configuration file read.
+pub(super) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Parallel SMTP connections for a batch unless `[smtp] connections` says otherwise.
+pub const DEFAULT_CONNECTIONS: usize = 4;
+
+/// Smallest key length we accept: 10 characters of base32 are 50 bits.
+pub const MIN_KEY_LENGTH: usize = 10;
+// Keys carry 5 bits a character; the floor is 50 bits. Checked at compile time.
+const _: () = assert!(MIN_KEY_LENGTH * 5 >= 50);
+pub(super) const MAX_KEY_LENGTH: usize = 64;
