@@ -70,9 +70,9 @@ impl CodeKind {
     }
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<(), Error> {
-    cli::run(cli)
+/// Runs a parsed command line, printing results through `out`.
+pub fn run(cli: Cli, out: cli::Printer) -> Result<(), Error> {
+    cli::run(cli, out)
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

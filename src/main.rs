@@ -5,19 +5,18 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use securemail::cli::Printer;
 
 fn main() -> ExitCode {
     let cli = match securemail::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return securemail::cli::usage_error(&e),
     };
-    match securemail::run(cli) {
+    let out = Printer::new(cli.json, cli.verbose);
+    match securemail::run(cli, out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("securemail: error: {e}");
-            if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
-            }
+            out.error(&e);
             ExitCode::from(e.exit_code())
         }
     }

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::Output;
+use super::Printer;
 use crate::config::{Delivery, Settings};
 use crate::error::Error;
 use crate::mail::MailError;
@@ -14,7 +14,7 @@ use crate::mail::dkim::Signer;
 use crate::transport::SmtpTarget;
 use crate::transport::cert;
 
-pub(super) fn run(settings: &Settings, out: Output) -> Result<(), Error> {
+pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
     let dkim = match &settings.dkim {
         Some(d) => Some(Signer::load(d, &["From"]).map_err(MailError::from)?),
         None => None,

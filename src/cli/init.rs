@@ -3,14 +3,49 @@
 //! The text comes from [`template`], which also produced the shipped `config/account.toml`
 //! (a unit test keeps the two identical), so the documentation of every key lives in one place.
 
+use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{InitArgs, Output};
+use super::Printer;
 use crate::config::{self, Security};
 use crate::error::Error;
 use crate::mail::Recipient;
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Start from a provider's settings (asked for on a terminal).
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// SMTP server host name.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// SMTP server port (465: TLS, 587: STARTTLS).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// "tls" or "starttls" (needed for ports other than 465 and 587).
+    #[arg(long)]
+    pub security: Option<String>,
+    /// The sender mailbox, e.g. "Example Admin <admin@example.org>".
+    #[arg(long)]
+    pub from: Option<String>,
+    /// SMTP login (default: the sender address when a server is set).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Environment variable that will hold the SMTP password.
+    #[arg(long, default_value = "SECUREMAIL_PASSWORD")]
+    pub password_env: String,
+    /// Extra CA certificate (PEM) to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Issuer name shown in authenticator apps.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Replace an existing configuration file.
+    #[arg(long)]
+    pub force: bool,
+}
 
 /// Providers with known submission settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -225,7 +260,13 @@ fn ask(question: &str, default: &str) -> Result<String, Error> {
     })
 }
 
-pub(super) fn run(path: &Path, out: Output, args: InitArgs) -> Result<(), Error> {
+impl InitArgs {
+    pub fn execute(self, path: &Path, out: Printer) -> Result<(), Error> {
+        run(path, out, self)
+    }
+}
+
+pub(super) fn run(path: &Path, out: Printer, args: InitArgs) -> Result<(), Error> {
     if path.exists() && !args.force {
         return Err(Error::Usage {
             message: format!("{} already exists", path.display()),

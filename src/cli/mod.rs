@@ -4,8 +4,12 @@
 //! exit 64 for usage, 65 for data, 78 for config) and only then touches the store or network.
 
 mod check;
+mod completions;
 mod init;
+mod man;
+pub mod output;
 mod reply;
+mod revoke;
 mod send;
 mod status;
 
@@ -13,7 +17,15 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+
+pub use completions::CompletionsArgs;
+pub use init::InitArgs;
+pub use output::Printer;
+pub use reply::ReplyArgs;
+pub use revoke::RevokeArgs;
+pub use send::SendArgs;
+pub use status::StatusArgs;
 
 use crate::config;
 use crate::error::Error;
@@ -66,152 +78,6 @@ pub enum Command {
     Man,
 }
 
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("kind").required(true).args(["otp", "key"])))]
-pub struct SendArgs {
-    /// Send a TOTP enrolment: a fresh secret as an otpauth:// QR code.
-    #[arg(long)]
-    pub otp: bool,
-    /// Send a random one-time key.
-    #[arg(long)]
-    pub key: bool,
-    /// Recipient: alice@example.org or "Alice <alice@example.org>"; repeat for several
-    /// (asked for on a terminal when neither --to nor --to-list is given).
-    #[arg(long, value_name = "ADDR", conflicts_with = "to_list")]
-    pub to: Vec<String>,
-    /// CSV file of recipients, one per line: email[,name] (header line optional).
-    #[arg(long, value_name = "FILE")]
-    pub to_list: Option<PathBuf>,
-    /// Recipient's display name (with a single --to).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Subject line (default depends on --otp/--key).
-    #[arg(long)]
-    pub subject: Option<String>,
-    /// Write the mails to the outbox and print where; send nothing, record nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Send new codes even to recipients who already hold a live one of this kind.
-    #[arg(long)]
-    pub resend: bool,
-    /// Send to the valid recipients of a list and report the invalid lines, instead of refusing.
-    #[arg(long)]
-    pub skip_invalid: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ReplyArgs {
-    /// The recipient whose code this is (asked for on a terminal).
-    #[arg(long, value_name = "ADDR", conflicts_with_all = ["message", "maildir"])]
-    pub to: Option<String>,
-    /// The code they sent back: the current TOTP code, or the key (asked for on a terminal).
-    #[arg(long, conflicts_with_all = ["message", "maildir"])]
-    pub code: Option<String>,
-    /// A reply email to verify: an RFC 5322 file, or - to read it from stdin (for an MDA).
-    #[arg(long, value_name = "FILE", conflicts_with = "maildir")]
-    pub message: Option<PathBuf>,
-    /// Verify every message in DIR/new of a Maildir, moving each to DIR/cur once handled.
-    #[arg(long, value_name = "DIR")]
-    pub maildir: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Only this recipient.
-    #[arg(long, value_name = "ADDR")]
-    pub to: Option<String>,
-    /// Include superseded and failed records (the history), not only each recipient's current one.
-    #[arg(long)]
-    pub all: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct RevokeArgs {
-    /// The recipient whose code to invalidate.
-    #[arg(long, value_name = "ADDR")]
-    pub to: String,
-}
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// Start from a provider's settings (asked for on a terminal).
-    #[arg(long, value_enum)]
-    pub preset: Option<init::Preset>,
-    /// SMTP server host name.
-    #[arg(long)]
-    pub host: Option<String>,
-    /// SMTP server port (465: TLS, 587: STARTTLS).
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// "tls" or "starttls" (needed for ports other than 465 and 587).
-    #[arg(long)]
-    pub security: Option<String>,
-    /// The sender mailbox, e.g. "Example Admin <admin@example.org>".
-    #[arg(long)]
-    pub from: Option<String>,
-    /// SMTP login (default: the sender address when a server is set).
-    #[arg(long)]
-    pub username: Option<String>,
-    /// Environment variable that will hold the SMTP password.
-    #[arg(long, default_value = "SECUREMAIL_PASSWORD")]
-    pub password_env: String,
-    /// Extra CA certificate (PEM) to trust.
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// Issuer name shown in authenticator apps.
-    #[arg(long)]
-    pub issuer: Option<String>,
-    /// Replace an existing configuration file.
-    #[arg(long)]
-    pub force: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to generate completions for.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-/// How results are printed.
-#[derive(Debug, Clone, Copy)]
-pub struct Output {
-    pub json: bool,
-    pub verbose: u8,
-}
-
-impl Output {
-    /// A result line for people (suppressed with `--json`).
-    pub fn human(&self, line: &str) {
-        if !self.json {
-            println!("{line}");
-        }
-    }
-
-    /// A JSON result (only with `--json`).
-    pub fn json(&self, value: &serde_json::Value) {
-        if self.json {
-            println!("{value}");
-        }
-    }
-
-    /// Progress for `-v`, on stderr.
-    pub fn verbose(&self, line: &str) {
-        if self.verbose > 0 {
-            eprintln!("securemail: {line}");
-        }
-    }
-
-    /// A sink for the SMTP dialogue when `-v` is given; `tag` tells connections apart.
-    pub fn smtp_trace(&self, tag: &str) -> Option<crate::transport::smtp::Trace> {
-        let tag = tag.to_string();
-        (self.verbose > 0).then(|| {
-            std::sync::Arc::new(move |line: &str| eprintln!("securemail: smtp{tag}: {line}"))
-                as crate::transport::smtp::Trace
-        })
-    }
-}
-
 /// Prints a clap error in securemail's shape and returns exit 64 (0 for --help/--version).
 pub fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
@@ -228,39 +94,23 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
     ExitCode::from(exit::USAGE)
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<(), Error> {
-    let out = Output {
-        json: cli.json,
-        verbose: cli.verbose,
-    };
+/// Runs a parsed command line, printing results through `out`.
+pub fn run(cli: Cli, out: Printer) -> Result<(), Error> {
     // Commands that do not need a configuration file.
     let command = match cli.command {
-        Command::Init(args) => return init::run(&cli.config, out, args),
-        Command::Completions(args) => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(args.shell, &mut cmd, "securemail", &mut std::io::stdout());
-            return Ok(());
-        }
-        Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            let mut page = Vec::new();
-            clap_mangen::Man::new(cmd)
-                .render(&mut page)
-                .map_err(|e| Error::Prompt(e.to_string()))?;
-            let _ = std::io::stdout().write_all(&page);
-            return Ok(());
-        }
+        Command::Init(args) => return args.execute(&cli.config, out),
+        Command::Completions(args) => return args.execute(),
+        Command::Man => return man::execute(),
         other => other,
     };
     let settings = config::load(&cli.config)?;
     out.verbose(&format!("configuration {}", cli.config.display()));
     match command {
-        Command::Send(args) => send::run(&settings, out, args),
-        Command::Reply(args) => reply::run(&settings, out, args),
-        Command::Check => check::run(&settings, out),
-        Command::Status(args) => status::status(&settings, out, args),
-        Command::Revoke(args) => status::revoke(&settings, out, args),
+        Command::Send(args) => args.execute(&settings, out),
+        Command::Reply(args) => args.execute(&settings, out),
+        Command::Check => check::execute(&settings, out),
+        Command::Status(args) => args.execute(&settings, out),
+        Command::Revoke(args) => args.execute(&settings, out),
         Command::Init(_) | Command::Completions(_) | Command::Man => Ok(()),
     }
 }

@@ -1,13 +1,14 @@
 //! `securemail reply`: check the code a recipient sent back — typed in (`--to --code`), in a
 //! reply email (`--message FILE`, or `-` from an MDA), or every message of a Maildir.
 
+use clap::Args;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Output, ReplyArgs, value_or_prompt};
+use super::{Printer, value_or_prompt};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::inbound::{self, InboundError, MAX_MESSAGE_BYTES};
@@ -16,7 +17,29 @@ use crate::store::Store;
 use crate::verify::{self, Accepted, Refusal, VerifyError};
 use crate::{CodeKind, unix_now};
 
-pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(), Error> {
+#[derive(Debug, Args)]
+pub struct ReplyArgs {
+    /// The recipient whose code this is (asked for on a terminal).
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["message", "maildir"])]
+    pub to: Option<String>,
+    /// The code they sent back: the current TOTP code, or the key (asked for on a terminal).
+    #[arg(long, conflicts_with_all = ["message", "maildir"])]
+    pub code: Option<String>,
+    /// A reply email to verify: an RFC 5322 file, or - to read it from stdin (for an MDA).
+    #[arg(long, value_name = "FILE", conflicts_with = "maildir")]
+    pub message: Option<PathBuf>,
+    /// Verify every message in DIR/new of a Maildir, moving each to DIR/cur once handled.
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+}
+
+impl ReplyArgs {
+    pub fn execute(self, settings: &Settings, out: Printer) -> Result<(), Error> {
+        run(settings, out, self)
+    }
+}
+
+pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<(), Error> {
     if let Some(dir) = args.maildir {
         return maildir(settings, out, &dir);
     }
@@ -132,7 +155,7 @@ fn accepted_text(a: &Accepted) -> &'static str {
 }
 
 /// Prints the outcome of one check and turns it into the command's result.
-fn finish(out: Output, file: Option<&str>, outcome: Result<Checked, Error>) -> Result<(), Error> {
+fn finish(out: Printer, file: Option<&str>, outcome: Result<Checked, Error>) -> Result<(), Error> {
     let mut v = json!({});
     if let Some(f) = file {
         v["file"] = json!(f);
@@ -175,7 +198,7 @@ fn finish(out: Output, file: Option<&str>, outcome: Result<Checked, Error>) -> R
 /// Processes every message in `dir/new` once: each is moved to `dir/cur` before it is checked
 /// (so neither a rerun nor a second process counts it twice); unreadable ones go to
 /// `dir/malformed`.
-fn maildir(settings: &Settings, out: Output, dir: &Path) -> Result<(), Error> {
+fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
     let new = dir.join("new");
     let cur = dir.join("cur");
     let malformed = dir.join("malformed");

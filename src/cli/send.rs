@@ -4,12 +4,15 @@
 //! templates, TLS trust, the password) is checked before the store is touched or a connection
 //! opened. The sending itself is [`crate::batch`], for one recipient as for ten thousand.
 
+use clap::Args;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::{Output, SendArgs, value_or_prompt};
+use super::output::rfc3339;
+use super::{Printer, value_or_prompt};
 use crate::CodeKind;
 use crate::batch::{self, Job, Observer, Outcome, Report, Summary};
 use crate::config::{Delivery, Settings};
@@ -22,7 +25,46 @@ use crate::sendlog::{Entry, SendLog};
 use crate::transport::SmtpTarget;
 use crate::transport::smtp::Trace;
 
-pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<(), Error> {
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("kind").required(true).args(["otp", "key"])))]
+pub struct SendArgs {
+    /// Send a TOTP enrolment: a fresh secret as an otpauth:// QR code.
+    #[arg(long)]
+    pub otp: bool,
+    /// Send a random one-time key.
+    #[arg(long)]
+    pub key: bool,
+    /// Recipient: alice@example.org or "Alice <alice@example.org>"; repeat for several
+    /// (asked for on a terminal when neither --to nor --to-list is given).
+    #[arg(long, value_name = "ADDR", conflicts_with = "to_list")]
+    pub to: Vec<String>,
+    /// CSV file of recipients, one per line: email[,name] (header line optional).
+    #[arg(long, value_name = "FILE")]
+    pub to_list: Option<PathBuf>,
+    /// Recipient's display name (with a single --to).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Subject line (default depends on --otp/--key).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Write the mails to the outbox and print where; send nothing, record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send new codes even to recipients who already hold a live one of this kind.
+    #[arg(long)]
+    pub resend: bool,
+    /// Send to the valid recipients of a list and report the invalid lines, instead of refusing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+impl SendArgs {
+    pub fn execute(self, settings: &Settings, out: Printer) -> Result<(), Error> {
+        run(settings, out, self)
+    }
+}
+
+pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(), Error> {
     let kind = if args.otp {
         CodeKind::Otp
     } else {
@@ -130,60 +172,120 @@ pub(super) fn run(settings: &Settings, out: Output, args: SendArgs) -> Result<()
     }
 }
 
-/// The JSON line for one recipient.
-fn report_json(kind: CodeKind, server: Option<&str>, r: &Report) -> Value {
-    let mut v = json!({ "recipient": r.address, "kind": kind.as_str() });
-    if r.line > 0 {
-        v["line"] = json!(r.line);
+/// `{"type":"recipient",…}`: how one recipient's mail went.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "recipient")]
+struct RecipientLine<'a> {
+    recipient: &'a str,
+    kind: &'static str,
+    /// Line in the list file (absent for `--to`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    /// `sent`, `resent` (again after an interrupted run), `skipped`, `invalid` or `failed`.
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a std::path::Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply: Option<String>,
+    /// Why it was skipped, or why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// For `failed`: whether running again cannot help.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permanent: Option<bool>,
+}
+
+impl<'a> RecipientLine<'a> {
+    fn new(kind: CodeKind, server: Option<&'a str>, r: &'a Report) -> RecipientLine<'a> {
+        let mut v = RecipientLine {
+            recipient: &r.address,
+            kind: kind.as_str(),
+            line: (r.line > 0).then_some(r.line),
+            outcome: "",
+            message_id: None,
+            expires: None,
+            attempts: None,
+            path: None,
+            server: None,
+            tls: None,
+            reply_code: None,
+            reply: None,
+            reason: None,
+            permanent: None,
+        };
+        match &r.outcome {
+            Outcome::Sent {
+                reply,
+                tls,
+                path,
+                expires,
+                attempts,
+                resent,
+                message_id,
+                ..
+            } => {
+                v.outcome = if *resent { "resent" } else { "sent" };
+                v.message_id = Some(message_id);
+                v.expires = Some(rfc3339(*expires));
+                v.attempts = Some(*attempts);
+                v.path = path.as_deref();
+                if let Some(reply) = reply {
+                    v.server = server;
+                    v.tls = tls.as_deref();
+                    v.reply_code = Some(reply.code);
+                    v.reply = Some(reply.text());
+                }
+            }
+            Outcome::Skipped { state, expires } => {
+                v.outcome = "skipped";
+                v.reason = Some(format!("a {} code exists", state.as_str()));
+                v.expires = Some(rfc3339(*expires));
+            }
+            Outcome::Invalid(p) => {
+                v.outcome = "invalid";
+                v.reason = Some(p.reason.clone());
+            }
+            Outcome::Failed { error, attempts } => {
+                v.outcome = "failed";
+                v.permanent = Some(error.exit_code() != crate::exit::TEMPFAIL);
+                v.attempts = Some(*attempts);
+                v.reason = Some(error.to_string());
+                if let Error::Transport(t) = error.as_ref()
+                    && let Some(reply) = t.reply()
+                {
+                    v.reply_code = Some(reply.code);
+                    v.reply = Some(reply.text());
+                }
+            }
+        }
+        v
     }
-    match &r.outcome {
-        Outcome::Sent {
-            reply,
-            tls,
-            path,
-            expires,
-            attempts,
-            resent,
-            message_id,
-            ..
-        } => {
-            v["state"] = json!(if *resent { "resent" } else { "sent" });
-            v["message_id"] = json!(message_id);
-            v["expires"] = json!(expires);
-            v["attempts"] = json!(attempts);
-            if let Some(p) = path {
-                v["path"] = json!(p);
-            }
-            if let Some(reply) = reply {
-                v["server"] = json!(server);
-                v["tls"] = json!(tls);
-                v["reply_code"] = json!(reply.code);
-                v["reply"] = json!(reply.text());
-            }
-        }
-        Outcome::Skipped { state, expires } => {
-            v["state"] = json!("skipped");
-            v["reason"] = json!(format!("a {} code exists", state.as_str()));
-            v["expires"] = json!(expires);
-        }
-        Outcome::Invalid(p) => {
-            v["state"] = json!("invalid");
-            v["error"] = json!(p.reason);
-        }
-        Outcome::Failed { error, attempts } => {
-            v["state"] = json!("failed");
-            v["permanent"] = json!(error.exit_code() != crate::exit::TEMPFAIL);
-            v["attempts"] = json!(attempts);
-            v["error"] = json!(error.to_string());
-            if let Error::Transport(t) = error.as_ref()
-                && let Some(reply) = t.reply()
-            {
-                v["reply_code"] = json!(reply.code);
-                v["reply"] = json!(reply.text());
-            }
-        }
-    }
-    v
+}
+
+/// `{"type":"summary","command":"send",…}`: the counts at the end of a list.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "summary")]
+struct SummaryLine {
+    command: &'static str,
+    sent: usize,
+    resent: usize,
+    skipped: usize,
+    invalid: usize,
+    failed_permanent: usize,
+    failed_temporary: usize,
+    seconds: f64,
 }
 
 /// Writes each recipient's line to the `[log] file`, when there is one.
@@ -277,7 +379,7 @@ impl Logger {
 
 /// Observer for one `--to`: keeps the report for [`single_result`].
 struct Single {
-    out: Output,
+    out: Printer,
     report: Option<Report>,
     log: Logger,
 }
@@ -306,13 +408,13 @@ fn note_interrupted(interrupted: &[String]) {
 
 fn single_result(
     settings: &Settings,
-    out: Output,
+    out: Printer,
     kind: CodeKind,
     server: Option<&str>,
     dry_run: bool,
     r: Report,
 ) -> Result<(), Error> {
-    out.json(&report_json(kind, server, &r));
+    out.emit(&RecipientLine::new(kind, server, &r), || None);
     let what = kind.describe();
     match r.outcome {
         Outcome::Sent {
@@ -366,7 +468,7 @@ fn single_result(
 
 /// Observer for lists: progress bar on a terminal, JSON lines, failures as they happen.
 struct Many {
-    out: Output,
+    out: Printer,
     kind: CodeKind,
     server: Option<String>,
     bar: ProgressBar,
@@ -374,9 +476,15 @@ struct Many {
 }
 
 impl Many {
-    fn new(out: Output, kind: CodeKind, server: Option<String>, total: usize, log: Logger) -> Many {
+    fn new(
+        out: Printer,
+        kind: CodeKind,
+        server: Option<String>,
+        total: usize,
+        log: Logger,
+    ) -> Many {
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden());
-        if std::io::stderr().is_terminal() && !out.json {
+        if std::io::stderr().is_terminal() && !out.is_json() {
             bar.set_draw_target(ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} recipients, {per_sec}, ETA {eta}",
@@ -409,29 +517,32 @@ impl Many {
         } else {
             0.0
         };
-        self.out.json(&json!({ "summary": {
-            "sent": s.sent,
-            "resent": s.resent,
-            "skipped": s.skipped,
-            "invalid": s.invalid,
-            "failed_permanent": s.failed_permanent,
-            "failed_temporary": s.failed_temporary,
-            "seconds": (secs * 1000.0).round() / 1000.0,
-        }}));
-        let resent = if s.resent > 0 {
-            format!(" ({} again after an interrupted run)", s.resent)
-        } else {
-            String::new()
+        let line = SummaryLine {
+            command: "send",
+            sent: s.sent,
+            resent: s.resent,
+            skipped: s.skipped,
+            invalid: s.invalid,
+            failed_permanent: s.failed_permanent,
+            failed_temporary: s.failed_temporary,
+            seconds: (secs * 1000.0).round() / 1000.0,
         };
-        self.out.human(&format!(
-            "sent {}{resent}, skipped {}, invalid {}, failed {} ({} permanent, {} temporary) in {secs:.1}s ({rate:.1} mails/s)",
-            s.sent,
-            s.skipped,
-            s.invalid,
-            s.failed_permanent + s.failed_temporary,
-            s.failed_permanent,
-            s.failed_temporary,
-        ));
+        self.out.emit(&line, || {
+            let resent = if s.resent > 0 {
+                format!(" ({} again after an interrupted run)", s.resent)
+            } else {
+                String::new()
+            };
+            Some(format!(
+                "sent {}{resent}, skipped {}, invalid {}, failed {} ({} permanent, {} temporary) in {secs:.1}s ({rate:.1} mails/s)",
+                s.sent,
+                s.skipped,
+                s.invalid,
+                s.failed_permanent + s.failed_temporary,
+                s.failed_permanent,
+                s.failed_temporary,
+            ))
+        });
     }
 }
 
@@ -443,9 +554,11 @@ impl Observer for Many {
     fn report(&mut self, r: Report) {
         self.bar.inc(1);
         self.log.record(&r);
-        self.out
-            .json(&report_json(self.kind, self.server.as_deref(), &r));
-        if self.out.json {
+        self.out.emit(
+            &RecipientLine::new(self.kind, self.server.as_deref(), &r),
+            || None,
+        );
+        if self.out.is_json() {
             return;
         }
         let at = if r.line > 0 {

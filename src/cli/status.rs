@@ -1,25 +1,56 @@
 //! `securemail status` and `securemail revoke`: what was issued, and withdrawing it.
 
-use serde_json::json;
+use clap::Args;
+use serde::Serialize;
 
-use super::{Output, RevokeArgs, StatusArgs};
+use super::Printer;
+use super::output::rfc3339;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::mail::Recipient;
 use crate::mail::mime::human_time;
-use crate::store::{Record, State, Store, Update};
+use crate::store::{Record, State, Store};
 use crate::unix_now;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this recipient.
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<String>,
+    /// Include superseded and failed records (the history), not only each recipient's current one.
+    #[arg(long)]
+    pub all: bool,
+}
 
 /// The state a record is in now: a pending code past its expiry is expired even if no reply
 /// has touched it since.
-fn effective(r: &Record, now: i64) -> State {
+pub(super) fn effective(r: &Record, now: i64) -> State {
     match r.state {
         State::Pending if now >= r.expires => State::Expired,
         s => s,
     }
 }
 
-pub(super) fn status(settings: &Settings, out: Output, args: StatusArgs) -> Result<(), Error> {
+/// `{"type":"record",…}`: one issued code. `state` is the record's state, not an outcome.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "record")]
+struct RecordLine<'a> {
+    recipient: &'a str,
+    kind: &'static str,
+    state: &'static str,
+    created: String,
+    expires: String,
+    attempts: u32,
+    message_id: Option<&'a str>,
+}
+
+impl StatusArgs {
+    pub fn execute(self, settings: &Settings, out: Printer) -> Result<(), Error> {
+        status(settings, out, self)
+    }
+}
+
+fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Error> {
     let to = args
         .to
         .as_deref()
@@ -37,7 +68,7 @@ pub(super) fn status(settings: &Settings, out: Output, args: StatusArgs) -> Resu
             Some(_) => "no codes were sent to this recipient",
             None => "no codes issued yet",
         });
-    } else if !out.json {
+    } else if !out.is_json() {
         let width = records
             .iter()
             .map(|r| r.recipient.len())
@@ -67,54 +98,16 @@ pub(super) fn status(settings: &Settings, out: Output, args: StatusArgs) -> Resu
         }
     }
     for r in &records {
-        out.json(&json!({
-            "recipient": r.recipient,
-            "kind": r.kind.as_str(),
-            "state": effective(r, now).as_str(),
-            "created": r.created,
-            "expires": r.expires,
-            "attempts": r.attempts,
-            "message_id": r.message_id,
-        }));
+        let line = RecordLine {
+            recipient: &r.recipient,
+            kind: r.kind.as_str(),
+            state: effective(r, now).as_str(),
+            created: rfc3339(r.created),
+            expires: rfc3339(r.expires),
+            attempts: r.attempts,
+            message_id: r.message_id.as_deref(),
+        };
+        out.emit(&line, || None);
     }
     Ok(())
-}
-
-pub(super) fn revoke(settings: &Settings, out: Output, args: RevokeArgs) -> Result<(), Error> {
-    let to = Recipient::parse(&args.to, None)?;
-    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-    let now = unix_now();
-    let revoked = store.with_current(&to.address, now, |_, rec| {
-        Ok(match rec {
-            Some(r) if matches!(effective(r, now), State::Pending | State::Verified) => (
-                Some(Update {
-                    attempts: r.attempts,
-                    state: State::Revoked,
-                    last_step: r.last_step,
-                }),
-                Some((r.kind, effective(r, now))),
-            ),
-            _ => (None, None),
-        })
-    })?;
-    match revoked {
-        Some((kind, was)) => {
-            out.human(&format!(
-                "revoked the {} {} of {}; it will not verify again",
-                was.as_str(),
-                kind.describe(),
-                to.address
-            ));
-            out.json(&json!({
-                "recipient": to.address,
-                "kind": kind.as_str(),
-                "result": "revoked",
-                "was": was.as_str(),
-            }));
-            Ok(())
-        }
-        None => Err(Error::Nothing {
-            message: format!("{} has no pending or verified code to revoke", to.address),
-        }),
-    }
 }

@@ -148,19 +148,28 @@ fn a_550_is_reported_and_a_451_is_retried() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 5, "4 recipients + summary");
+    assert_eq!(lines.len(), 6, "4 recipients + summary + error");
+    assert_eq!(lines[5]["type"], "error");
+    assert_eq!(lines[5]["exit"], 69);
+    assert_eq!(
+        lines[5]["message"],
+        "1 of 4 recipients did not get their mail"
+    );
     let by: HashMap<String, &serde_json::Value> = lines[..4]
         .iter()
         .map(|v| (v["recipient"].as_str().unwrap().to_string(), v))
         .collect();
-    assert_eq!(by["gone@example.org"]["state"], "failed");
+    assert!(lines[..4].iter().all(|v| v["type"] == "recipient"));
+    assert_eq!(by["gone@example.org"]["outcome"], "failed");
     assert_eq!(by["gone@example.org"]["permanent"], true);
     assert_eq!(by["gone@example.org"]["reply_code"], 550);
-    assert_eq!(by["busy@example.org"]["state"], "sent");
+    assert_eq!(by["busy@example.org"]["outcome"], "sent");
     assert_eq!(by["busy@example.org"]["attempts"], 2);
     assert_eq!(by["a@example.org"]["reply_code"], 250);
-    assert_eq!(lines[4]["summary"]["sent"], 3);
-    assert_eq!(lines[4]["summary"]["failed_permanent"], 1);
+    assert_eq!(lines[4]["type"], "summary");
+    assert_eq!(lines[4]["command"], "send");
+    assert_eq!(lines[4]["sent"], 3);
+    assert_eq!(lines[4]["failed_permanent"], 1);
     let got: Vec<String> = srv.log().mails.iter().map(|m| m.to[0].clone()).collect();
     assert_eq!(got.len(), 3);
     assert!(got.contains(&"busy@example.org".to_string()));
@@ -382,7 +391,7 @@ fn bad_list_lines_are_refused_before_anything_is_sent() {
         .lines()
         .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.get("state")
+            v.get("outcome")
                 .map(|s| format!("{}:{}", v["line"], s.as_str().unwrap()))
         })
         .collect();

@@ -34,7 +34,11 @@ fn check_with_a_wrong_password_exits_77() {
     env.env = vec![("SECUREMAIL_TEST_PASSWORD".into(), "nope".into())];
     let r = env.run(&["--json", "check"]);
     r.expect(77);
-    let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    let mut lines = r.stdout().lines();
+    let v: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let error: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["exit"], 77);
     assert_eq!(v["auth"], "refused");
     assert!(
         v["extensions"]

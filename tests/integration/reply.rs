@@ -100,7 +100,13 @@ fn json_reports_the_outcome() {
         &code,
     ]);
     r.expect(1);
-    let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    let mut lines = r.stdout().lines();
+    let v: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let error: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(
+        (error["type"].as_str(), error["exit"].as_u64()),
+        (Some("error"), Some(1))
+    );
     assert_eq!(v["result"], "refused");
     assert_eq!(v["reason"], "replayed");
 }

@@ -1,0 +1,75 @@
+//! `securemail revoke`: withdraw a recipient's pending or verified code.
+
+use clap::Args;
+use serde::Serialize;
+
+use super::Printer;
+use super::status::effective;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::mail::Recipient;
+use crate::store::{State, Store, Update};
+use crate::unix_now;
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The recipient whose code to invalidate.
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+}
+
+impl RevokeArgs {
+    pub fn execute(self, settings: &Settings, out: Printer) -> Result<(), Error> {
+        revoke(settings, out, self)
+    }
+}
+
+/// `{"type":"revoked",…}`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "revoked")]
+struct RevokedLine<'a> {
+    recipient: &'a str,
+    kind: &'static str,
+    /// The state the code was in.
+    was: &'static str,
+}
+
+fn revoke(settings: &Settings, out: Printer, args: RevokeArgs) -> Result<(), Error> {
+    let to = Recipient::parse(&args.to, None)?;
+    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
+    let now = unix_now();
+    let revoked = store.with_current(&to.address, now, |_, rec| {
+        Ok(match rec {
+            Some(r) if matches!(effective(r, now), State::Pending | State::Verified) => (
+                Some(Update {
+                    attempts: r.attempts,
+                    state: State::Revoked,
+                    last_step: r.last_step,
+                }),
+                Some((r.kind, effective(r, now))),
+            ),
+            _ => (None, None),
+        })
+    })?;
+    match revoked {
+        Some((kind, was)) => {
+            let line = RevokedLine {
+                recipient: &to.address,
+                kind: kind.as_str(),
+                was: was.as_str(),
+            };
+            out.emit(&line, || {
+                Some(format!(
+                    "revoked the {} {} of {}; it will not verify again",
+                    was.as_str(),
+                    kind.describe(),
+                    to.address
+                ))
+            });
+            Ok(())
+        }
+        None => Err(Error::Nothing {
+            message: format!("{} has no pending or verified code to revoke", to.address),
+        }),
+    }
+}
