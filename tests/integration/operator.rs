@@ -34,7 +34,8 @@ fn check_with_a_wrong_password_exits_77() {
     env.env = vec![("SECUREMAIL_TEST_PASSWORD".into(), "nope".into())];
     let r = env.run(&["--json", "check"]);
     r.expect(77);
-    let mut lines = r.stdout().lines();
+    let stdout = r.stdout();
+    let mut lines = stdout.lines();
     let v: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     let error: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(error["type"], "error");

@@ -100,7 +100,8 @@ fn json_reports_the_outcome() {
         &code,
     ]);
     r.expect(1);
-    let mut lines = r.stdout().lines();
+    let stdout = r.stdout();
+    let mut lines = stdout.lines();
     let v: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     let error: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(
