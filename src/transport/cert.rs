@@ -258,6 +258,22 @@ mod tests {
     }
 
     #[test]
+    fn every_single_byte_corruption_reads_or_is_refused_without_panicking() {
+        let mut refused = 0;
+        for at in 0..OPENSSL_LEAF.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bent = OPENSSL_LEAF.to_vec();
+                bent[at] ^= flip;
+                crate::fuzz::certificate(&bent);
+                refused += usize::from(summarize(&bent).is_err());
+            }
+        }
+        // Most corruptions hit a tag, a length or a string's rules; some only change a value
+        // (a key or signature byte) and still read.
+        assert!(refused > 0 && refused < OPENSSL_LEAF.len() * 3, "{refused}");
+    }
+
+    #[test]
     fn control_characters_do_not_reach_the_terminal() {
         let mut params = rcgen::CertificateParams::new(vec!["a\x1b[2Jb".to_string()]).unwrap();
         params
