@@ -74,12 +74,22 @@ pub fn codes(data: &[u8]) {
     codes_in(&text);
 }
 
-/// A server certificate (DER), as `check` reads it.
+/// A server certificate (DER), as `check` reads it: every field it prints, and every reason it
+/// gives for not reading one, is free of control characters.
 pub fn certificate(data: &[u8]) {
-    if let Some(c) = crate::transport::cert::summarize(data) {
-        for s in [&c.subject, &c.issuer, &c.not_before, &c.not_after] {
-            assert!(!s.chars().any(char::is_control));
+    match crate::transport::cert::summarize(data) {
+        Ok(c) => {
+            let times = [c.not_before, c.not_after].map(|t| [t.to_string(), t.rfc3339()]);
+            let texts = [&c.subject, &c.issuer, &c.sha256]
+                .into_iter()
+                .chain(&c.dns_names)
+                .chain(times.iter().flatten());
+            for s in texts {
+                assert!(!s.chars().any(char::is_control), "{s:?}");
+            }
+            assert_eq!(c.sha256.len(), 32 * 3 - 1);
         }
+        Err(e) => assert!(!e.to_string().chars().any(char::is_control)),
     }
 }
 

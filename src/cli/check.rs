@@ -1,8 +1,10 @@
 //! `securemail check`: what the configured server offers, without sending anything.
 //!
 //! Like `msmtp --serverinfo`: connects with the configured security (so every TLS refusal is
-//! the same as for `send`), shows the TLS version, the certificate, the EHLO extensions, and
-//! whether the login is accepted. With `[dkim]`, also the DNS record to publish.
+//! the same as for `send`), shows the TLS version, the certificate (with its SHA-256
+//! fingerprint and alternative names) and the chain the server sent, as `openssl s_client`
+//! would, the EHLO extensions, and whether the login is accepted. With `[dkim]`, also the DNS
+//! record to publish.
 
 use serde_json::json;
 
@@ -38,10 +40,6 @@ pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
     let mut session = target.open_unauthenticated(out.smtp_trace(""))?;
     let server = format!("{}:{} ({})", smtp.host, smtp.port, smtp.security);
     let tls = session.tls().cloned();
-    let certificate = tls
-        .as_ref()
-        .and_then(|t| t.chain.first())
-        .and_then(|der| cert::summarize(der));
     let greeting = session
         .greeting()
         .map(|g| g.to_string())
@@ -61,21 +59,7 @@ pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
     out.human(&format!("greeting:     {greeting}"));
     if let Some(t) = &tls {
         out.human(&format!("tls:          {}, {}", t.version, t.cipher));
-    }
-    if let Some(c) = &certificate {
-        out.human(&format!(
-            "certificate:  {} (verified for {})",
-            c.subject, smtp.host
-        ));
-        out.human(&format!("  issued by:  {}", c.issuer));
-        out.human(&format!(
-            "  valid:      {} to {}",
-            c.not_before, c.not_after
-        ));
-        v["certificate"] = json!({
-            "subject": c.subject, "issuer": c.issuer,
-            "not_before": c.not_before, "not_after": c.not_after,
-        });
+        certificates(&t.chain, &smtp.host, out, &mut v);
     }
     out.human(&format!("extensions:   {}", extensions.join(", ")));
     if let Some(signer) = &dkim {
@@ -103,4 +87,62 @@ pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
     };
     out.json(&v);
     result
+}
+
+/// The leaf certificate (which rustls verified for `host`) and the chain as the server sent it,
+/// leaf first, like `openssl s_client -showcerts`. A certificate that cannot be read says so.
+fn certificates(chain: &[Vec<u8>], host: &str, out: Output, v: &mut serde_json::Value) {
+    let read: Vec<_> = chain.iter().map(|der| cert::summarize(der)).collect();
+    match read.first() {
+        Some(Ok(c)) => {
+            out.human(&format!(
+                "certificate:  {} (verified for {host})",
+                c.subject
+            ));
+            out.human(&format!("  issued by:  {}", c.issuer));
+            out.human(&format!(
+                "  valid:      {} to {}",
+                c.not_before, c.not_after
+            ));
+            out.human(&format!("  sha256:     {}", c.sha256));
+            let names: Vec<String> = (c.dns_names.iter().map(|n| format!("DNS:{n}")))
+                .chain(c.ip_addresses.iter().map(|ip| format!("IP Address:{ip}")))
+                .collect();
+            let names = if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            };
+            out.human(&format!("  alt names:  {names}"));
+            v["certificate"] = json!({
+                "subject": c.subject, "issuer": c.issuer,
+                "not_before": c.not_before.rfc3339(), "not_after": c.not_after.rfc3339(),
+                "sha256": c.sha256,
+                "dns_names": c.dns_names,
+                "ip_addresses": c.ip_addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            });
+        }
+        Some(Err(e)) => {
+            out.human(&format!("certificate:  verified for {host}, but {e}"));
+            v["certificate"] = json!({ "error": e.to_string() });
+        }
+        None => {}
+    }
+    let mut entries = Vec::new();
+    for (depth, c) in read.iter().enumerate() {
+        let label = if depth == 0 { "chain:" } else { "" };
+        let indent = " ".repeat(depth.to_string().len());
+        match c {
+            Ok(c) => {
+                out.human(&format!("{label:<14}{depth} s:{}", c.subject));
+                out.human(&format!("{:<14}{indent} i:{}", "", c.issuer));
+                entries.push(json!({ "depth": depth, "subject": c.subject, "issuer": c.issuer }));
+            }
+            Err(e) => {
+                out.human(&format!("{label:<14}{depth} {e}"));
+                entries.push(json!({ "depth": depth, "error": e.to_string() }));
+            }
+        }
+    }
+    v["chain"] = json!(entries);
 }

@@ -1,171 +1,201 @@
-//! Just enough X.509 to tell an operator whose certificate a server showed: subject, issuer and
-//! validity, read from the DER of a certificate that rustls has already verified.
+//! What `check` tells an operator about the certificates a server showed, as `openssl s_client`
+//! would: for the leaf, subject, issuer, validity, SHA-256 fingerprint and subject alternative
+//! names (DNS names and IP addresses); for every certificate of the chain as sent, its subject
+//! and issuer.
 //!
-//! A full X.509 crate would add a dozen dependencies for four fields, so this walks the DER
-//! (X.690) by hand: every length is checked against the bytes left, nothing indexes past a
-//! slice, and anything unexpected gives `None` rather than a guess.
+//! The DER is read with RustCrypto's `x509-cert` (it shares `der`, `spki` and `const-oid` with
+//! the `rsa` crate we already use). rustls has verified the leaf before anything here runs, but
+//! the other certificates of the chain are only what the server sent, so every input is treated
+//! as untrusted: anything that does not decode completely is a [`ReadError`] saying why, never a
+//! guess, and nothing that reaches a terminal carries control characters.
 
-/// What `check` prints about a certificate.
+use std::fmt::{self, Write as _};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use sha2::{Digest, Sha256};
+use x509_cert::Certificate;
+use x509_cert::der::{self, Decode};
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::name::Name;
+
+/// What `check` shows about one certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertSummary {
-    /// e.g. `CN=smtp.gmail.com`.
+    /// Attributes in the order they are encoded, e.g. `C=DE, O=Example, CN=smtp.example.org`
+    /// (values escaped as in RFC 4514).
     pub subject: String,
     pub issuer: String,
-    /// `2026-01-01 00:00:00 UTC`.
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: UtcTime,
+    pub not_after: UtcTime,
+    /// SHA-256 of the DER, colon-separated uppercase hex (as `openssl x509 -fingerprint -sha256`).
+    pub sha256: String,
+    /// `dNSName` entries of the subject alternative names, in order.
+    pub dns_names: Vec<String>,
+    /// `iPAddress` entries of the subject alternative names, in order.
+    pub ip_addresses: Vec<IpAddr>,
 }
 
-/// One DER element: tag, contents, and what follows it.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None; // high tag numbers do not occur in the fields we read
+/// A validity bound, to the second, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime(der::DateTime);
+
+impl UtcTime {
+    /// RFC 3339, e.g. `2026-01-01T00:00:00Z` (for `--json`).
+    pub fn rfc3339(&self) -> String {
+        self.0.to_string()
     }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
+}
+
+/// `2026-01-01 00:00:00 UTC` (for people).
+impl fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minutes(),
+            t.seconds()
+        )
+    }
+}
+
+/// The bytes are not a certificate `check` can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not read the certificate: {reason}")]
+pub struct ReadError {
+    pub reason: String,
+}
+
+impl ReadError {
+    fn new(what: &str, detail: impl fmt::Display) -> ReadError {
+        ReadError {
+            reason: printable(&format!("{what}: {detail}")),
         }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
     }
-    Some((tag, &rest[..len], &rest[len..]))
 }
 
-/// Reads a certificate's subject, issuer and validity.
-pub fn summarize(der: &[u8]) -> Option<CertSummary> {
-    let (0x30, cert, _) = tlv(der)? else {
-        return None;
-    };
-    let (0x30, tbs, _) = tlv(cert)? else {
-        return None;
-    };
-    let mut rest = tbs;
-    // version [0] EXPLICIT, optional
-    let (tag, _, after) = tlv(rest)?;
-    if tag == 0xa0 {
-        rest = after;
-    }
-    let (0x02, _, rest) = tlv(rest)? else {
-        return None;
-    }; // serialNumber
-    let (0x30, _, rest) = tlv(rest)? else {
-        return None;
-    }; // signature algorithm
-    let (0x30, issuer, rest) = tlv(rest)? else {
-        return None;
-    };
-    let (0x30, validity, rest) = tlv(rest)? else {
-        return None;
-    };
-    let (0x30, subject, _) = tlv(rest)? else {
-        return None;
-    };
-    let (t1, nb, v) = tlv(validity)?;
-    let (t2, na, _) = tlv(v)?;
-    Some(CertSummary {
-        subject: name(subject)?,
-        issuer: name(issuer)?,
-        not_before: time(t1, nb)?,
-        not_after: time(t2, na)?,
+/// Reads one DER certificate. The whole input must be exactly one certificate.
+pub fn summarize(der: &[u8]) -> Result<CertSummary, ReadError> {
+    let cert = Certificate::from_der(der).map_err(|e| ReadError::new("not X.509 DER", e))?;
+    let tbs = &cert.tbs_certificate;
+    let (dns_names, ip_addresses) = alt_names(&cert)?;
+    Ok(CertSummary {
+        subject: name(&tbs.subject).map_err(|e| ReadError::new("subject", e))?,
+        issuer: name(&tbs.issuer).map_err(|e| ReadError::new("issuer", e))?,
+        not_before: UtcTime(tbs.validity.not_before.to_date_time()),
+        not_after: UtcTime(tbs.validity.not_after.to_date_time()),
+        sha256: fingerprint(der),
+        dns_names,
+        ip_addresses,
     })
 }
 
-/// An X.501 Name as `CN=…, O=…`.
-fn name(mut seq: &[u8]) -> Option<String> {
-    let mut parts = Vec::new();
-    while !seq.is_empty() {
-        let (0x31, set, rest) = tlv(seq)? else {
-            return None;
-        };
-        seq = rest;
-        let mut set = set;
-        while !set.is_empty() {
-            let (0x30, atv, rest) = tlv(set)? else {
-                return None;
-            };
-            set = rest;
-            let (0x06, oid, value) = tlv(atv)? else {
-                return None;
-            };
-            let (_, text, _) = tlv(value)?;
-            let key = match oid {
-                [0x55, 0x04, 0x03] => "CN".to_string(),
-                [0x55, 0x04, 0x06] => "C".to_string(),
-                [0x55, 0x04, 0x07] => "L".to_string(),
-                [0x55, 0x04, 0x08] => "ST".to_string(),
-                [0x55, 0x04, 0x0a] => "O".to_string(),
-                [0x55, 0x04, 0x0b] => "OU".to_string(),
-                other => oid_text(other)?,
-            };
-            let value: String = String::from_utf8_lossy(text)
-                .chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect();
-            parts.push(format!("{key}={value}"));
+/// `AB:CD:…`, as openssl prints fingerprints.
+fn fingerprint(der: &[u8]) -> String {
+    let digest = Sha256::digest(der);
+    let mut out = String::with_capacity(digest.len() * 3);
+    for (i, b) in digest.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
         }
+        let _ = write!(out, "{b:02X}");
     }
-    Some(parts.join(", "))
+    out
 }
 
-/// Dotted form of an OID, for attributes without a short name.
-fn oid_text(oid: &[u8]) -> Option<String> {
-    let (&first, rest) = oid.split_first()?;
-    let mut out = format!("{}.{}", first / 40, first % 40);
-    let mut acc: u64 = 0;
-    for &b in rest {
-        acc = acc.checked_mul(128)? | u64::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            out.push_str(&format!(".{acc}"));
-            acc = 0;
+/// A Name in encoding order (as openssl prints it, unlike RFC 4514's reversed order), each
+/// attribute in x509-cert's RFC 4514 form.
+fn name(name: &Name) -> Result<String, fmt::Error> {
+    let mut out = String::new();
+    for (i, rdn) in name.0.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
         }
+        // `write!`, not `to_string()`: an attribute that cannot be shown is an error, not a panic.
+        write!(out, "{rdn}")?;
     }
-    Some(out)
+    Ok(printable(&out))
 }
 
-/// UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as `YYYY-MM-DD HH:MM:SS UTC`.
-fn time(tag: u8, v: &[u8]) -> Option<String> {
-    let s = std::str::from_utf8(v).ok()?;
-    let s = s.strip_suffix('Z')?;
-    if !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let full = match (tag, s.len()) {
-        (0x17, 12) => {
-            let yy: u32 = s[..2].parse().ok()?;
-            format!("{}{s}", if yy >= 50 { "19" } else { "20" })
-        }
-        (0x18, 14) => s.to_string(),
-        _ => return None,
+/// The DNS names and IP addresses among the subject alternative names.
+fn alt_names(cert: &Certificate) -> Result<(Vec<String>, Vec<IpAddr>), ReadError> {
+    let bad = |e: &dyn fmt::Display| ReadError::new("subject alternative names", e);
+    let Some((_critical, SubjectAltName(names))) = cert
+        .tbs_certificate
+        .get::<SubjectAltName>()
+        .map_err(|e| bad(&e))?
+    else {
+        return Ok((Vec::new(), Vec::new()));
     };
-    Some(format!(
-        "{}-{}-{} {}:{}:{} UTC",
-        &full[..4],
-        &full[4..6],
-        &full[6..8],
-        &full[8..10],
-        &full[10..12],
-        &full[12..14]
-    ))
+    let mut dns = Vec::new();
+    let mut ips = Vec::new();
+    for general in names {
+        match general {
+            GeneralName::DnsName(n) => dns.push(printable(n.as_str())),
+            GeneralName::IpAddress(octets) => ips.push(match *octets.as_bytes() {
+                [a, b, c, d] => IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+                ref b => match <[u8; 16]>::try_from(b) {
+                    Ok(v6) => IpAddr::V6(Ipv6Addr::from(v6)),
+                    Err(_) => {
+                        return Err(bad(&format_args!("an IP address of {} bytes", b.len())));
+                    }
+                },
+            }),
+            _ => {}
+        }
+    }
+    Ok((dns, ips))
+}
+
+/// Control characters (which could drive the terminal) become `?`.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A leaf signed by a separate CA, made with openssl and committed as a fuzz seed. The
+    /// expected values below are what `openssl x509 -noout -subject -issuer -dates -fingerprint
+    /// -sha256 -ext subjectAltName` prints for it.
+    const OPENSSL_LEAF: &[u8] = include_bytes!("../../fuzz/corpus/certificate/seed-ec-sans");
+
+    #[test]
+    fn reads_an_openssl_certificate_as_openssl_does() {
+        let s = summarize(OPENSSL_LEAF).unwrap();
+        assert_eq!(s.subject, r"C=DE, O=Example\, Mail, CN=smtp.example.org");
+        assert_eq!(s.issuer, "C=DE, O=Example, CN=Example Test CA");
+        assert_eq!(s.not_before.to_string(), "2026-11-25 18:45:31 UTC");
+        assert_eq!(s.not_after.to_string(), "2029-02-27 18:45:31 UTC");
+        assert_eq!(s.not_before.rfc3339(), "2026-11-25T18:45:31Z");
+        assert_eq!(s.not_after.rfc3339(), "2029-02-27T18:45:31Z");
+        assert_eq!(
+            s.sha256,
+            "39:BB:46:E7:CB:2F:BF:78:98:54:9A:40:CA:9D:7F:93:C1:63:9A:4C:5D:BB:75:BE:B9:7D:A1:A4:90:1D:0D:74"
+        );
+        assert_eq!(s.dns_names, ["smtp.example.org", "*.mail.example.org"]);
+        let ips: Vec<IpAddr> = vec![
+            "192.0.2.25".parse().unwrap(),
+            "2001:db8::25".parse().unwrap(),
+        ];
+        assert_eq!(s.ip_addresses, ips);
+    }
+
     #[test]
     fn reads_an_rcgen_certificate() {
-        let mut params =
-            rcgen::CertificateParams::new(vec!["mail.example.org".to_string()]).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![
+            "mail.example.org".to_string(),
+            "10.1.2.3".to_string(),
+        ])
+        .unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "mail.example.org");
@@ -180,30 +210,80 @@ mod tests {
         assert!(s.subject.contains("CN=mail.example.org"), "{s:?}");
         assert!(s.subject.contains("O=Example"), "{s:?}");
         assert_eq!(s.issuer, s.subject);
-        assert_eq!(s.not_before, "2024-01-02 00:00:00 UTC");
-        assert_eq!(s.not_after, "2051-03-04 00:00:00 UTC");
+        assert_eq!(s.not_before.to_string(), "2024-01-02 00:00:00 UTC");
+        assert_eq!(s.not_after.to_string(), "2051-03-04 00:00:00 UTC");
+        assert_eq!(s.not_after.rfc3339(), "2051-03-04T00:00:00Z");
+        assert_eq!(s.dns_names, ["mail.example.org"]);
+        assert_eq!(s.ip_addresses, [IpAddr::from([10, 1, 2, 3])]);
     }
 
     #[test]
     fn truncated_or_garbage_input_gives_none() {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["x".to_string()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        let der = cert.der().to_vec();
-        for cut in [0, 1, 2, 10, der.len() / 2, der.len() - 1] {
-            let _ = summarize(&der[..cut]);
+        // The whole certificate reads; no proper prefix of it does, and neither does it with a
+        // byte too many.
+        assert!(summarize(OPENSSL_LEAF).is_ok());
+        for cut in 0..OPENSSL_LEAF.len() {
+            let err = summarize(&OPENSSL_LEAF[..cut]).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("could not read the certificate: ")
+            );
         }
-        assert_eq!(summarize(b"\x30\x84\xff\xff\xff\xff"), None);
-        assert_eq!(summarize(&[0x30; 64]), None);
+        let mut longer = OPENSSL_LEAF.to_vec();
+        longer.push(0);
+        assert!(summarize(&longer).is_err());
+        // A bent length byte deep inside (in the issuer) is refused, not skipped over.
+        let mut bent = OPENSSL_LEAF.to_vec();
+        let subject_at = bent
+            .windows(3)
+            .position(|w| w == [0x55, 0x04, 0x0a])
+            .unwrap();
+        bent[subject_at - 3] ^= 0x40;
+        assert!(summarize(&bent).is_err());
+        // Garbage: a length larger than the input, a run of SEQUENCE tags, pseudo-random bytes.
+        assert!(summarize(b"\x30\x84\xff\xff\xff\xff").is_err());
+        assert!(summarize(&[0x30; 64]).is_err());
+        let mut x: u32 = 0x9e37_79b9;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        for len in [1, 2, 17, 530, 4096] {
+            assert!(summarize(&noise[..len]).is_err(), "{len} bytes of noise");
+        }
     }
 
     #[test]
-    fn oids_print_dotted() {
-        assert_eq!(
-            oid_text(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]).unwrap(),
-            "1.2.840.113549"
-        );
+    fn every_single_byte_corruption_reads_or_is_refused_without_panicking() {
+        let mut refused = 0;
+        for at in 0..OPENSSL_LEAF.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bent = OPENSSL_LEAF.to_vec();
+                bent[at] ^= flip;
+                crate::fuzz::certificate(&bent);
+                refused += usize::from(summarize(&bent).is_err());
+            }
+        }
+        // Most corruptions hit a tag, a length or a string's rules; some only change a value
+        // (a key or signature byte) and still read.
+        assert!(refused > 0 && refused < OPENSSL_LEAF.len() * 3, "{refused}");
+    }
+
+    #[test]
+    fn control_characters_do_not_reach_the_terminal() {
+        let mut params = rcgen::CertificateParams::new(vec!["a\x1b[2Jb".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "evil\u{9b}31m");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let s = summarize(cert.der()).unwrap();
+        assert!(!s.subject.chars().any(char::is_control), "{s:?}");
+        assert!(s.subject.contains("O=evil?31m"), "{s:?}");
+        assert_eq!(s.dns_names, ["a?[2Jb"]);
     }
 }

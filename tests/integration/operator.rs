@@ -2,10 +2,23 @@
 
 use crate::support::{self, Ca, Env, Mode, Options, Server, decode_mail, server};
 
+/// SHA-256 of a certificate's DER as `openssl x509 -fingerprint -sha256` prints it, computed
+/// here rather than by securemail.
+fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    let hex: Vec<String> = sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    hex.join(":")
+}
+
 #[test]
 fn check_reports_tls_certificate_extensions_and_login() {
     let ca = Ca::new("securemail test CA");
-    let srv = server(Mode::StartTls, &ca);
+    let cert = ca.leaf(&["localhost"]);
+    let sha256 = fingerprint(&cert.chain[0]);
+    let srv = Server::start(Options::new(Mode::StartTls, cert));
     let env = Env::smtp(&srv, "starttls", &ca);
     let r = env.run(&["check"]);
     r.expect(0);
@@ -13,17 +26,118 @@ fn check_reports_tls_certificate_extensions_and_login() {
     for expected in [
         &format!("server:       localhost:{} (starttls)", srv.port()),
         "greeting:     220 mx.test ESMTP",
-        "tls:          TLSv1.3, TLS13_",
         "certificate:  CN=localhost (verified for localhost)",
         "  issued by:  CN=securemail test CA",
+        "  valid:      1975-01-01 00:00:00 UTC to 4096-01-01 00:00:00 UTC",
+        &format!("  sha256:     {sha256}"),
+        "  alt names:  DNS:localhost",
+        "chain:        0 s:CN=localhost",
+        "                i:CN=securemail test CA",
         "extensions:   8BITMIME, AUTH PLAIN LOGIN",
         "auth:         accepted for user@example.org (235 Authentication succeeded)",
     ] {
-        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+        assert!(
+            out.lines().any(|l| l == expected),
+            "missing {expected:?} in\n{out}"
+        );
     }
+    assert!(out.contains("\ntls:          TLSv1.3, TLS13_"), "{out}");
+    assert!(
+        !out.contains(" 1 s:"),
+        "the server sent one certificate\n{out}"
+    );
     let log = srv.log();
     assert_eq!(log.mail_from_count(), 0, "check sends nothing");
     assert!(log.mails.is_empty());
+}
+
+/// A server that sends its intermediate CA: `check` lists the chain as sent, leaf first, and the
+/// leaf's fingerprint and alternative names, for people and in JSON.
+#[test]
+fn check_shows_the_chain_fingerprint_and_alternative_names() {
+    let root = Ca::new("securemail test root");
+    let intermediate = root.intermediate("securemail test intermediate");
+    let cert = intermediate.leaf(&["localhost", "127.0.0.1", "::1"]);
+    assert_eq!(cert.chain.len(), 2);
+    let sha256 = fingerprint(&cert.chain[0]);
+    let srv = Server::start(Options::new(Mode::Tls, cert));
+    let env = Env::smtp(&srv, "tls", &root);
+
+    let r = env.run(&["check"]);
+    r.expect(0);
+    let out = r.stdout();
+    let from = out.find("certificate:").unwrap();
+    let to = out.find("extensions:").unwrap();
+    assert_eq!(
+        &out[from..to],
+        format!(
+            "certificate:  CN=localhost (verified for localhost)\n\
+             \x20 issued by:  CN=securemail test intermediate\n\
+             \x20 valid:      1975-01-01 00:00:00 UTC to 4096-01-01 00:00:00 UTC\n\
+             \x20 sha256:     {sha256}\n\
+             \x20 alt names:  DNS:localhost, IP Address:127.0.0.1, IP Address:::1\n\
+             chain:        0 s:CN=localhost\n\
+             \x20               i:CN=securemail test intermediate\n\
+             \x20             1 s:CN=securemail test intermediate\n\
+             \x20               i:CN=securemail test root\n"
+        )
+    );
+
+    let r = env.run(&["--json", "check"]);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    assert_eq!(
+        v["certificate"],
+        serde_json::json!({
+            "subject": "CN=localhost",
+            "issuer": "CN=securemail test intermediate",
+            "not_before": "1975-01-01T00:00:00Z",
+            "not_after": "4096-01-01T00:00:00Z",
+            "sha256": sha256,
+            "dns_names": ["localhost"],
+            "ip_addresses": ["127.0.0.1", "::1"],
+        })
+    );
+    assert_eq!(
+        v["chain"],
+        serde_json::json!([
+            { "depth": 0, "subject": "CN=localhost", "issuer": "CN=securemail test intermediate" },
+            { "depth": 1, "subject": "CN=securemail test intermediate", "issuer": "CN=securemail test root" },
+        ])
+    );
+}
+
+/// A certificate in the chain that is not DER (verification does not need it: the leaf is signed
+/// by the trusted CA itself) is reported as unreadable, and the rest is still shown.
+#[test]
+fn check_says_when_a_chain_certificate_cannot_be_read() {
+    let ca = Ca::new("securemail test CA");
+    let mut cert = ca.leaf(&["localhost"]);
+    let truncated = cert.chain[0][..100].to_vec();
+    cert.chain.push(truncated.into());
+    let srv = Server::start(Options::new(Mode::Tls, cert));
+    let env = Env::smtp(&srv, "tls", &ca);
+
+    let r = env.run(&["check"]);
+    r.expect(0);
+    let out = r.stdout();
+    assert!(out.contains("\nchain:        0 s:CN=localhost\n"), "{out}");
+    assert!(
+        out.contains("\n              1 could not read the certificate: not X.509 DER: "),
+        "{out}"
+    );
+
+    let r = env.run(&["--json", "check"]);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    assert_eq!(v["certificate"]["subject"], "CN=localhost");
+    assert_eq!(v["chain"][0]["subject"], "CN=localhost");
+    assert_eq!(v["chain"][1]["depth"], 1);
+    let error = v["chain"][1]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("could not read the certificate: not X.509 DER: "),
+        "{error}"
+    );
 }
 
 #[test]

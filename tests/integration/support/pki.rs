@@ -31,16 +31,29 @@ impl std::fmt::Debug for ServerCert {
 /// A test certificate authority.
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
+    /// What a server sends after its leaf: empty for a root, the CA's own certificate (and its
+    /// parents') for an intermediate.
+    above: Vec<CertificateDer<'static>>,
 }
 
 impl Ca {
     pub fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Ca { issuer }
+        let issuer =
+            CertifiedIssuer::self_signed(ca_params(name), KeyPair::generate().unwrap()).unwrap();
+        Ca {
+            issuer,
+            above: Vec::new(),
+        }
+    }
+
+    /// An intermediate CA signed by this one; its leaves' chains carry it.
+    pub fn intermediate(&self, name: &str) -> Ca {
+        let issuer =
+            CertifiedIssuer::signed_by(ca_params(name), KeyPair::generate().unwrap(), &self.issuer)
+                .unwrap();
+        let mut above = vec![issuer.der().clone()];
+        above.extend(self.above.iter().cloned());
+        Ca { issuer, above }
     }
 
     /// The CA certificate in PEM, for `ca_file`.
@@ -72,11 +85,21 @@ impl Ca {
         );
         tweak(&mut params);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let mut chain = vec![cert.der().clone()];
+        chain.extend(self.above.iter().cloned());
         ServerCert {
-            chain: vec![cert.der().clone()],
+            chain,
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         }
     }
+}
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
 }
 
 /// A certificate that signs itself (no CA at all).
