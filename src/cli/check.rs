@@ -91,7 +91,7 @@ pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
 
 /// The leaf certificate (which rustls verified for `host`) and the chain as the server sent it,
 /// leaf first, like `openssl s_client -showcerts`. A certificate that cannot be read says so.
-fn certificates(chain: &[Vec<u8>], host: &str, out: Output, v: &mut serde_json::Value) {
+fn certificates(chain: &[Vec<u8>], host: &str, out: Printer, v: &mut serde_json::Value) {
     let read: Vec<_> = chain.iter().map(|der| cert::summarize(der)).collect();
     match read.first() {
         Some(Ok(c)) => {

@@ -27,7 +27,7 @@ use qrcode::{EcLevel, QrCode};
 use crate::secret::Secret;
 
 /// Pixels per QR module.
-pub const MODULE_PX: u32 = 5;
+pub const MODULE_PX: u32 = 4;
 /// Light modules around the code, as the QR standard asks (and `qrcode` draws for a full-size
 /// symbol).
 pub const QUIET_ZONE: u32 = 4;
