@@ -6,7 +6,9 @@
 //! would, the EHLO extensions, and whether the login is accepted. With `[dkim]`, also the DNS
 //! record to publish.
 
-use serde_json::json;
+use std::fmt::Write as _;
+
+use serde::Serialize;
 
 use super::Printer;
 use crate::config::{Delivery, Settings};
@@ -14,7 +16,76 @@ use crate::error::Error;
 use crate::mail::MailError;
 use crate::mail::dkim::Signer;
 use crate::transport::SmtpTarget;
-use crate::transport::cert;
+use crate::transport::cert::{self, CertSummary, ReadError};
+
+/// `{"type":"check",…}`: what the server offered.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "check")]
+struct CheckLine {
+    server: String,
+    greeting: String,
+    tls_version: Option<String>,
+    cipher: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<CertLine>,
+    chain: Vec<ChainEntry>,
+    extensions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dkim: Option<DkimLine>,
+    /// `accepted`, `refused` or `none` (no username configured).
+    auth: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_error: Option<String>,
+    /// The user the login was tried for (human output only).
+    #[serde(skip)]
+    user: Option<String>,
+    #[serde(skip)]
+    auth_reply: Option<String>,
+    #[serde(skip)]
+    host: String,
+}
+
+/// The leaf certificate, or why it could not be read.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CertLine {
+    Read {
+        subject: String,
+        issuer: String,
+        not_before: String,
+        not_after: String,
+        sha256: String,
+        dns_names: Vec<String>,
+        ip_addresses: Vec<String>,
+        /// "2026-01-01 00:00:00 UTC to 2027-01-01 00:00:00 UTC", for people.
+        #[serde(skip)]
+        valid: String,
+    },
+    Unreadable {
+        error: String,
+    },
+}
+
+/// One certificate of the chain as the server sent it (0 = leaf).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChainEntry {
+    Read {
+        depth: usize,
+        subject: String,
+        issuer: String,
+    },
+    Unreadable {
+        depth: usize,
+        error: String,
+    },
+}
+
+#[derive(Serialize)]
+struct DkimLine {
+    name: String,
+    txt: String,
+}
 
 pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
     let dkim = match &settings.dkim {
@@ -38,7 +109,6 @@ pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
     };
     let target = SmtpTarget::prepare(smtp)?;
     let mut session = target.open_unauthenticated(out.smtp_trace(""))?;
-    let server = format!("{}:{} ({})", smtp.host, smtp.port, smtp.security);
     let tls = session.tls().cloned();
     let greeting = session
         .greeting()
@@ -48,101 +118,148 @@ pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
     let login = target.login(&mut session);
     session.quit();
 
-    let mut v = json!({
-        "server": server,
-        "greeting": greeting,
-        "tls_version": tls.as_ref().map(|t| t.version.clone()),
-        "cipher": tls.as_ref().map(|t| t.cipher.clone()),
-        "extensions": extensions,
-    });
-    out.human(&format!("server:       {server}"));
-    out.human(&format!("greeting:     {greeting}"));
-    if let Some(t) = &tls {
-        out.human(&format!("tls:          {}, {}", t.version, t.cipher));
-        certificates(&t.chain, &smtp.host, out, &mut v);
-    }
-    out.human(&format!("extensions:   {}", extensions.join(", ")));
-    if let Some(signer) = &dkim {
-        let (name, record) = signer.dns_record();
-        out.human(&format!("dkim:         publish TXT {name} \"{record}\""));
-        v["dkim"] = json!({ "name": name, "txt": record });
-    }
+    let read: Vec<Result<CertSummary, ReadError>> = tls
+        .as_ref()
+        .map(|t| t.chain.iter().map(|der| cert::summarize(der)).collect())
+        .unwrap_or_default();
+    let mut line = CheckLine {
+        server: format!("{}:{} ({})", smtp.host, smtp.port, smtp.security),
+        greeting,
+        tls_version: tls.as_ref().map(|t| t.version.clone()),
+        cipher: tls.as_ref().map(|t| t.cipher.clone()),
+        certificate: read.first().map(cert_line),
+        chain: read.iter().enumerate().map(chain_entry).collect(),
+        extensions,
+        dkim: dkim.as_ref().map(|s| {
+            let (name, txt) = s.dns_record();
+            DkimLine { name, txt }
+        }),
+        auth: "none",
+        auth_error: None,
+        user: smtp.login.as_ref().map(|(u, _)| u.clone()),
+        auth_reply: None,
+        host: smtp.host.clone(),
+    };
     let result = match (&smtp.login, login) {
-        (None, _) => {
-            out.human("auth:         none configured (no [smtp] username)");
-            v["auth"] = json!("none");
+        (None, _) => Ok(()),
+        (Some(_), Ok(reply)) => {
+            line.auth = "accepted";
+            line.auth_reply = Some(reply.to_string());
             Ok(())
         }
-        (Some((user, _)), Ok(reply)) => {
-            out.human(&format!("auth:         accepted for {user} ({reply})"));
-            v["auth"] = json!("accepted");
-            Ok(())
-        }
-        (Some((user, _)), Err(e)) => {
-            out.human(&format!("auth:         refused for {user}"));
-            v["auth"] = json!("refused");
-            v["auth_error"] = json!(e.to_string());
+        (Some(_), Err(e)) => {
+            line.auth = "refused";
+            line.auth_error = Some(e.to_string());
             Err(e.into())
         }
     };
-    out.json(&v);
+    out.emit(&line, || Some(line.human()));
     result
 }
 
-/// The leaf certificate (which rustls verified for `host`) and the chain as the server sent it,
-/// leaf first, like `openssl s_client -showcerts`. A certificate that cannot be read says so.
-fn certificates(chain: &[Vec<u8>], host: &str, out: Printer, v: &mut serde_json::Value) {
-    let read: Vec<_> = chain.iter().map(|der| cert::summarize(der)).collect();
-    match read.first() {
-        Some(Ok(c)) => {
-            out.human(&format!(
-                "certificate:  {} (verified for {host})",
-                c.subject
-            ));
-            out.human(&format!("  issued by:  {}", c.issuer));
-            out.human(&format!(
-                "  valid:      {} to {}",
-                c.not_before, c.not_after
-            ));
-            out.human(&format!("  sha256:     {}", c.sha256));
-            let names: Vec<String> = (c.dns_names.iter().map(|n| format!("DNS:{n}")))
-                .chain(c.ip_addresses.iter().map(|ip| format!("IP Address:{ip}")))
-                .collect();
-            let names = if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
+fn cert_line(c: &Result<CertSummary, ReadError>) -> CertLine {
+    match c {
+        Ok(c) => CertLine::Read {
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+            not_before: c.not_before.rfc3339(),
+            not_after: c.not_after.rfc3339(),
+            sha256: c.sha256.clone(),
+            dns_names: c.dns_names.clone(),
+            ip_addresses: c.ip_addresses.iter().map(ToString::to_string).collect(),
+            valid: format!("{} to {}", c.not_before, c.not_after),
+        },
+        Err(e) => CertLine::Unreadable {
+            error: e.to_string(),
+        },
+    }
+}
+
+fn chain_entry((depth, c): (usize, &Result<CertSummary, ReadError>)) -> ChainEntry {
+    match c {
+        Ok(c) => ChainEntry::Read {
+            depth,
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+        },
+        Err(e) => ChainEntry::Unreadable {
+            depth,
+            error: e.to_string(),
+        },
+    }
+}
+
+impl CheckLine {
+    /// The report for people, like `msmtp --serverinfo` and `openssl s_client -showcerts`.
+    fn human(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "server:       {}", self.server);
+        let _ = write!(o, "greeting:     {}", self.greeting);
+        if let (Some(v), Some(c)) = (&self.tls_version, &self.cipher) {
+            let _ = write!(o, "\ntls:          {v}, {c}");
+        }
+        match &self.certificate {
+            Some(CertLine::Read {
+                subject,
+                issuer,
+                sha256,
+                dns_names,
+                ip_addresses,
+                valid,
+                ..
+            }) => {
+                let host = &self.host;
+                let _ = write!(o, "\ncertificate:  {subject} (verified for {host})");
+                let _ = write!(o, "\n  issued by:  {issuer}");
+                let _ = write!(o, "\n  valid:      {valid}");
+                let _ = write!(o, "\n  sha256:     {sha256}");
+                let names: Vec<String> = (dns_names.iter().map(|n| format!("DNS:{n}")))
+                    .chain(ip_addresses.iter().map(|ip| format!("IP Address:{ip}")))
+                    .collect();
+                let names = if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                };
+                let _ = write!(o, "\n  alt names:  {names}");
+            }
+            Some(CertLine::Unreadable { error }) => {
+                let _ = write!(o, "\ncertificate:  verified for {}, but {error}", self.host);
+            }
+            None => {}
+        }
+        for entry in &self.chain {
+            let depth = match entry {
+                ChainEntry::Read { depth, .. } | ChainEntry::Unreadable { depth, .. } => *depth,
             };
-            out.human(&format!("  alt names:  {names}"));
-            v["certificate"] = json!({
-                "subject": c.subject, "issuer": c.issuer,
-                "not_before": c.not_before.rfc3339(), "not_after": c.not_after.rfc3339(),
-                "sha256": c.sha256,
-                "dns_names": c.dns_names,
-                "ip_addresses": c.ip_addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            });
-        }
-        Some(Err(e)) => {
-            out.human(&format!("certificate:  verified for {host}, but {e}"));
-            v["certificate"] = json!({ "error": e.to_string() });
-        }
-        None => {}
-    }
-    let mut entries = Vec::new();
-    for (depth, c) in read.iter().enumerate() {
-        let label = if depth == 0 { "chain:" } else { "" };
-        let indent = " ".repeat(depth.to_string().len());
-        match c {
-            Ok(c) => {
-                out.human(&format!("{label:<14}{depth} s:{}", c.subject));
-                out.human(&format!("{:<14}{indent} i:{}", "", c.issuer));
-                entries.push(json!({ "depth": depth, "subject": c.subject, "issuer": c.issuer }));
-            }
-            Err(e) => {
-                out.human(&format!("{label:<14}{depth} {e}"));
-                entries.push(json!({ "depth": depth, "error": e.to_string() }));
+            let label = if depth == 0 { "chain:" } else { "" };
+            let indent = " ".repeat(depth.to_string().len());
+            match entry {
+                ChainEntry::Read {
+                    subject, issuer, ..
+                } => {
+                    let _ = write!(o, "\n{label:<14}{depth} s:{subject}");
+                    let _ = write!(o, "\n{:<14}{indent} i:{issuer}", "");
+                }
+                ChainEntry::Unreadable { error, .. } => {
+                    let _ = write!(o, "\n{label:<14}{depth} {error}");
+                }
             }
         }
+        let _ = write!(o, "\nextensions:   {}", self.extensions.join(", "));
+        if let Some(d) = &self.dkim {
+            let _ = write!(o, "\ndkim:         publish TXT {} \"{}\"", d.name, d.txt);
+        }
+        let user = self.user.as_deref().unwrap_or_default();
+        let _ = match self.auth {
+            "accepted" => write!(
+                o,
+                "\nauth:         accepted for {user} ({})",
+                self.auth_reply.as_deref().unwrap_or_default()
+            ),
+            "refused" => write!(o, "\nauth:         refused for {user}"),
+            _ => write!(o, "\nauth:         none configured (no [smtp] username)"),
+        };
+        o
     }
-    v["chain"] = json!(entries);
 }

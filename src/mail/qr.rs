@@ -7,18 +7,16 @@
 //! Both halves come from the crates the design names rather than from code of our own: the
 //! symbol from `qrcode` (segments optimised, the mask chosen by the standard's penalty rules),
 //! rendered into an `image` buffer and written by `image`'s PNG encoder. That is slower than the
-//! hand-tuned `fast_qr` symbol and hand-written 1-bit PNG this module used to have: building a
-//! whole enrolment mail went from 0.12 ms to about 1.3 ms (`cargo bench --bench throughput`,
-//! see the README), of which scoring the masks is ~0.5 ms and the compressor ~0.5 ms. A batch
-//! builds one code per recipient, and even so that is about 800 mails a second per core,
-//! invisible next to the rate any SMTP provider accepts.
+//! hand-tuned `fast_qr` symbol and hand-written 1-bit PNG this module used to have (building a
+//! whole enrolment mail went from 0.12 ms to about 1.1 ms, `cargo bench --bench throughput`, see
+//! the README); most of it is scoring the eight masks (~0.5 ms). A batch builds one code per
+//! recipient, and even so that is about 900 mails a second per core, invisible next to the rate
+//! any SMTP provider accepts (Google Workspace: 2 000 mails a day).
 //!
-//! `image` 0.25 writes 8-bit grayscale, not 1-bit. Unfiltered rows at deflate level 7 still
-//! come out smaller than the old 1-bit file (860 bytes against 1057 for a typical URI, partly
-//! because `qrcode`'s segments need a smaller symbol): each pixel row repeats the one above,
-//! one back-reference, which level 7 finds and levels 1–6 often miss (1.3–6× larger); level 9
-//! is no smaller for typical sizes and takes half as long again, and the "Up" and adaptive
-//! filters come out larger.
+//! `image` 0.25 writes 8-bit grayscale, not 1-bit. At 4 px a module, deflate level 3 with the
+//! adaptive row filter gives about 1.1 KB for a typical URI in ~0.2 ms; level 7 unfiltered is
+//! 0.8 KB but twice as slow, and the `Fast` mode is quicker still but twice the size (measured
+//! with the typical URI in `tests`, 200 rounds each).
 
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder, Luma};
@@ -78,7 +76,7 @@ pub fn render(text: &str) -> Result<QrPng, QrError> {
     let pixels = zeroize::Zeroizing::new(image.into_raw());
 
     let mut png = Vec::with_capacity(4096);
-    PngEncoder::new_with_quality(&mut png, CompressionType::Level(7), FilterType::NoFilter)
+    PngEncoder::new_with_quality(&mut png, CompressionType::Level(3), FilterType::Adaptive)
         .write_image(&pixels, width, height, ExtendedColorType::L8)?;
     Ok(QrPng {
         png: Secret::new(png),

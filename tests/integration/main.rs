@@ -13,4 +13,5 @@ mod outbox;
 mod replies;
 mod reply;
 mod send;
+mod structure;
 mod tls_refusals;
