@@ -1,6 +1,7 @@
 //! A recipient as securemail keys and addresses it: parsed from `--to`, a list line or a reply's
 //! `From:`, with header values checked so that nothing typed can break out of its header line.
 
+use lettre::Address;
 use lettre::message::Mailbox;
 
 use super::error::MailError;
@@ -28,10 +29,66 @@ pub const MAX_ADDRESS_CHARS: usize = 254;
 /// A checked recipient.
 #[derive(Debug, Clone)]
 pub struct Recipient {
-    /// For the `To:` header, with the display name when one was given.
+    /// For the `To:` header, with the display name when one was given; its address is the
+    /// canonical one.
     pub mailbox: Mailbox,
-    /// The address in lower case: the key under which codes are stored.
+    /// The canonical address ([`canonical`]): the key under which codes are stored, and the
+    /// address the mail goes to (RCPT TO and `To:`).
     pub address: String,
+}
+
+/// The one form of an address that securemail stores, sends to and compares: two inputs share a
+/// record only if they name the same mailbox.
+///
+/// - The domain goes through UTS #46 (the `idna` crate, STD3 rules) to its lower-case A-label:
+///   `Bücher.Example` and `xn--bcher-kva.example` are one domain.
+/// - An ASCII local part is compared without regard to case (`Alice` = `alice`), as every
+///   mail system in practice does.
+/// - A non-ASCII local part is put in Unicode NFC and otherwise kept exactly: Unicode case
+///   mapping can turn a non-ASCII letter into an ASCII one (U+212A KELVIN SIGN lower-cases to
+///   `k`), which would fold another person's mailbox onto this one. One whose NFC form gains
+///   ASCII letters (the Kelvin sign is canonically `K`) is refused as a look-alike. Sending to a
+///   non-ASCII local part needs a server that offers SMTPUTF8; the transport refuses otherwise.
+pub fn canonical(address: &Address) -> Result<Address, MailError> {
+    let bad = |reason: String| MailError::BadAddress {
+        input: address.to_string(),
+        reason,
+    };
+    let domain = address.domain();
+    let domain = if domain.starts_with('[') {
+        domain.to_ascii_lowercase()
+    } else {
+        idna::domain_to_ascii_strict(domain).map_err(|_| {
+            bad(format!(
+                "{} is not a valid domain name",
+                crate::quote(domain)
+            ))
+        })?
+    };
+    let user = address.user();
+    let user = if user.is_ascii() {
+        user.to_ascii_lowercase()
+    } else {
+        let nfc = icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(user);
+        // NFC maps some characters to ASCII ones (U+212A KELVIN SIGN is canonically `K`): an
+        // address written with them stands for another, plain one. Refuse rather than guess
+        // which mailbox is meant.
+        let ascii = |s: &str| s.chars().filter(char::is_ascii).count();
+        if ascii(&nfc) > ascii(user) {
+            let odd: String = user
+                .chars()
+                .filter(|c| !c.is_ascii())
+                .map(|c| format!("U+{:04X} ", u32::from(c)))
+                .collect();
+            return Err(bad(format!(
+                "its local part uses {}which stands for a plain ASCII letter; write the address \
+                 with ASCII letters",
+                odd
+            )));
+        }
+        nfc.into_owned()
+    };
+    Address::new(user, domain).map_err(|e| bad(e.to_string()))
 }
 
 impl Recipient {
@@ -53,6 +110,7 @@ impl Recipient {
                     input: input.to_string(),
                     reason: e.to_string(),
                 })?;
+        mailbox.email = canonical(&mailbox.email)?;
         let address = mailbox.email.to_string();
         if address.chars().count() > MAX_ADDRESS_CHARS {
             return Err(MailError::TooLong {
@@ -67,10 +125,7 @@ impl Recipient {
         if let Some(n) = &mailbox.name {
             check_header_value("name", n, MAX_NAME_CHARS)?;
         }
-        Ok(Recipient {
-            address: address.to_lowercase(),
-            mailbox,
-        })
+        Ok(Recipient { address, mailbox })
     }
 
     /// The display name, or "" when none was given.
@@ -82,6 +137,48 @@ impl Recipient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(input: &str) -> String {
+        Recipient::parse(input, None).unwrap().address
+    }
+
+    #[test]
+    fn one_mailbox_one_key() {
+        assert_eq!(key("Alice@Example.ORG"), "alice@example.org");
+        // An IDN domain and its A-label are one domain.
+        assert_eq!(key("bob@Bücher.example"), "bob@xn--bcher-kva.example");
+        assert_eq!(
+            key("bob@xn--bcher-kva.example"),
+            "bob@xn--bcher-kva.example"
+        );
+        // The mail goes to the canonical form too.
+        let r = Recipient::parse("Bob <bob@BÜCHER.example>", None).unwrap();
+        assert_eq!(r.mailbox.email.to_string(), "bob@xn--bcher-kva.example");
+        assert_eq!(r.name(), "Bob");
+    }
+
+    #[test]
+    fn non_ascii_local_parts_are_never_folded_into_ascii() {
+        // U+212A KELVIN SIGN lower-cases (and NFC-normalises) to ASCII 'k': refused, never
+        // kelly's key.
+        let kelvin = Recipient::parse("\u{212A}elly@example.org", None).unwrap_err();
+        assert!(kelvin.to_string().contains("U+212A"), "{kelvin}");
+        assert_eq!(key("r\u{e9}ne@Example.org"), "r\u{e9}ne@example.org");
+        // But non-ASCII letters are not case-folded at all.
+        assert_ne!(key("\u{c9}lise@example.org"), key("\u{e9}lise@example.org"));
+    }
+
+    #[test]
+    fn bad_domains_are_refused() {
+        assert!(matches!(
+            Recipient::parse("a@exa mple.org", None),
+            Err(MailError::BadAddress { .. })
+        ));
+        assert!(matches!(
+            Recipient::parse("a@-bad-.example", None),
+            Err(MailError::BadAddress { .. })
+        ));
+    }
 
     #[test]
     fn recipients_are_checked_and_keyed_in_lower_case() {

@@ -244,3 +244,50 @@ fn terminal_prompts_for_recipient_and_password_without_echo() {
     );
     assert_eq!(srv.log().mails.len(), 1);
 }
+
+#[test]
+fn an_idn_domain_and_its_a_label_are_one_recipient() {
+    let env = Env::new("");
+    env.run(&["send", "--key", "--to", "Bob <bob@Bücher.example>"])
+        .expect(0);
+    let mails = env.outbox();
+    assert_eq!(mails.len(), 1);
+    let raw = std::fs::read(&mails[0]).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.contains("To: Bob <bob@xn--bcher-kva.example>"),
+        "the mail goes to the canonical address:\n{text}"
+    );
+    // The other spelling finds the same live record: a plain send skips it.
+    let r = env.run(&[
+        "--json",
+        "send",
+        "--key",
+        "--to",
+        "BOB@xn--BCHER-kva.example",
+    ]);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    assert_eq!(v["outcome"], "skipped");
+    assert_eq!(v["recipient"], "bob@xn--bcher-kva.example");
+    let st = env.run(&["--json", "status", "--to", "bob@bücher.EXAMPLE"]);
+    assert_eq!(st.stdout().lines().count(), 1, "{}", st.stdout());
+}
+
+#[test]
+fn a_look_alike_local_part_is_refused_before_anything_is_sent() {
+    let env = Env::new("");
+    env.run(&["send", "--key", "--to", "kelly@example.org"])
+        .expect(0);
+    // U+212A KELVIN SIGN: lower-cases (and normalises) to ASCII "k".
+    let r = env.run(&[
+        "send",
+        "--key",
+        "--resend",
+        "--to",
+        "\u{212A}elly@example.org",
+    ]);
+    r.expect(65);
+    assert!(r.stderr().contains("U+212A"), "{}", r.stderr());
+    assert_eq!(env.outbox().len(), 1, "no second mail");
+}
