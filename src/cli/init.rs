@@ -247,7 +247,7 @@ fn comment_out(doc: &mut DocumentMut, keys: &[(&str, &str)], tables: &[(&str, &s
             if keys.contains(&(name.as_str(), key.as_str())) {
                 if let Some((k, item)) = table.remove_entry(key) {
                     carry.push_str(decor_prefix(k.leaf_decor()));
-                    carry.push_str(&format!("# {}\n", key_value_line(&k, &item)));
+                    comment_lines(&mut carry, &key_value_line(&k, &item));
                 }
             } else if let Some(mut k) = table.key_mut(key) {
                 prepend(k.leaf_decor_mut(), &mut carry);
@@ -263,13 +263,20 @@ fn comment_out(doc: &mut DocumentMut, keys: &[(&str, &str)], tables: &[(&str, &s
             alone.insert(name, Item::Table(t));
             let body = format!("{alone}{carry}");
             carry = above + note;
-            for line in body.lines() {
-                carry.push_str(&format!("# {line}\n"));
-            }
+            comment_lines(&mut carry, &body);
         }
     }
     let trailing = format!("{carry}{}", doc.trailing().as_str().unwrap_or_default());
     doc.set_trailing(trailing);
+}
+
+/// Appends `text` to `out` with every line commented (a multi-line string value included).
+fn comment_lines(out: &mut String, text: &str) {
+    for line in text.lines() {
+        out.push_str("# ");
+        out.push_str(line);
+        out.push('\n');
+    }
 }
 
 /// Puts `text` (emptying it) before the decor's prefix.
@@ -624,5 +631,18 @@ mod tests {
         // No temporary file is left behind, whatever happened.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_commented_multi_line_value_stays_a_comment() {
+        let mut doc: DocumentMut = "[t]\n# about a\na = 1\nb = 2\n".parse().unwrap();
+        doc["t"]["a"] = value("x\ny\n\"\"\"");
+        comment_out(&mut doc, &[("t", "a")], &[]);
+        let text = doc.to_string();
+        let back: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let keys: Vec<_> = back["t"].as_table().unwrap().keys().collect();
+        assert_eq!(keys, ["b"], "{text}");
+        assert!(text.starts_with("[t]\n# about a\n# a = "), "{text}");
+        assert!(text.ends_with("\nb = 2\n"), "{text}");
     }
 }
