@@ -3,9 +3,9 @@
 //! seals TOTP secrets, bound to their row's recipient and creation time. A copy of the database
 //! alone reveals no secret.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -142,26 +142,23 @@ fn load_or_create_key(path: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, Store
     };
     if !path.exists() {
         let fresh = secret::random_bytes::<32>()?;
-        let tmp = path.with_extension(format!("key.{}.tmp", std::process::id()));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        // Deleted again if anything below fails.
+        let mut f = tempfile::Builder::new()
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)
             .map_err(|e| err(crate::io_reason(&e)))?;
-        let written = f.write_all(fresh.expose()).and_then(|()| f.sync_all());
-        drop(f);
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(err(crate::io_reason(&e)));
-        }
-        // hard_link fails if another process created the key first: then we use theirs.
-        let linked = fs::hard_link(&tmp, path);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(err(crate::io_reason(&e))),
+        f.write_all(fresh.expose())
+            .and_then(|()| f.as_file().sync_all())
+            .map_err(|e| err(crate::io_reason(&e)))?;
+        // Fails if another process created the key first: then we use theirs.
+        match f.persist_noclobber(path) {
+            Ok(_) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err(crate::io_reason(&e.error))),
         }
     }
     let mut f = fs::File::open(path).map_err(|e| err(crate::io_reason(&e)))?;
@@ -180,4 +177,39 @@ fn load_or_create_key(path: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, Store
     f.read_exact(master.as_mut())
         .map_err(|e| err(crate::io_reason(&e)))?;
     Ok(master)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::*;
+
+    #[test]
+    fn racing_first_opens_share_one_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("securemail.key");
+        let start = std::sync::Barrier::new(8);
+        let macs: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        load_or_create_key(&path).map(|master| *master)
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().unwrap().unwrap())
+                .collect()
+        });
+        // Everyone has the key in the file: none was replaced after another had read it.
+        let key: [u8; 32] = fs::read(&path).unwrap().try_into().unwrap();
+        assert!(macs.iter().all(|m| *m == key));
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        // The losers' temporary files are gone.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
 }

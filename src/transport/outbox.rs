@@ -2,11 +2,12 @@
 //! and for `--dry-run`.
 //!
 //! The files hold live secrets, so the directory is created 0700 and each file 0600, written
-//! under a temporary name and renamed into place so that a reader never sees half a message.
+//! under a temporary name and renamed into place (never over an existing file) so that a reader
+//! never sees half a message.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{DirBuilder, Permissions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -47,24 +48,19 @@ pub fn write(dir: &Path, mail: &Mail) -> Result<PathBuf, TransportError> {
     })?;
     let name = format!("{stamp}-{who}-{}.eml", &token[..8]);
     let path = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.tmp"));
 
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| fail(&tmp, e))?;
-    let written = file
-        .write_all(mail.bytes.expose())
-        .and_then(|()| file.sync_all());
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(fail(&tmp, e));
-    }
-    fs::rename(&tmp, &path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        fail(&path, e)
-    })?;
+    // A hidden temporary name in the same directory; deleted again if anything below fails.
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| fail(dir, e))?;
+    file.write_all(mail.bytes.expose())
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| fail(file.path(), e))?;
+    // The name carries a random token; should it exist anyway, it is not ours to replace.
+    file.persist_noclobber(&path)
+        .map_err(|e| fail(&path, e.error))?;
     Ok(path)
 }

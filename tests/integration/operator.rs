@@ -349,6 +349,56 @@ fn init_presets_write_the_provider() {
 }
 
 #[test]
+fn init_with_a_hostile_display_name_writes_a_config_that_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        support::Run(
+            std::process::Command::new(support::BIN)
+                .current_dir(dir.path())
+                .env_remove("SECUREMAIL_CONFIG")
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    // Quotes, `#` (a TOML comment outside a string), a backslash and non-ASCII in one name.
+    let from = r##""Ops \"#1\" \\ Désk" <ops@example.org>"##;
+    let r = run(&["--config", "site/account.toml", "init", "--from", from]);
+    r.expect(0);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |rel: &str| {
+        std::fs::metadata(dir.path().join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("site/account.toml"), 0o600);
+    assert_eq!(mode("site/templates/otp.html"), 0o644);
+
+    let r = run(&[
+        "--config",
+        "site/account.toml",
+        "send",
+        "--otp",
+        "--to",
+        "x@example.org",
+    ]);
+    r.expect(0);
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("site/outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let raw = std::fs::read(&files[0]).unwrap();
+    let msg = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let sender = msg.from().and_then(|a| a.first()).unwrap();
+    assert_eq!(sender.name(), Some(r##"Ops "#1" \ Désk"##));
+    assert_eq!(sender.address(), Some("ops@example.org"));
+}
+
+#[test]
 fn completions_and_man_page() {
     let env = Env::new("");
     let r = env.run(&["completions", "bash"]);
