@@ -53,9 +53,9 @@ pub enum Error {
     /// There was nothing to act on (exit 1), e.g. no code to revoke.
     #[error("{message}")]
     Nothing { message: String },
-    /// A terminal prompt failed.
-    #[error("cannot read from the terminal: {0}")]
-    Prompt(String),
+    /// A terminal prompt (or stdout) failed.
+    #[error("cannot read from the terminal: {}", crate::io_reason(.0))]
+    Prompt(#[source] std::io::Error),
 }
 
 impl From<VerifyError> for Error {

@@ -355,7 +355,7 @@ fn ask(question: &str, default: &str) -> Result<String, Error> {
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| Error::Prompt(e.to_string()))?;
+        .map_err(Error::Prompt)?;
     let line = line.trim();
     Ok(if line.is_empty() {
         default.to_string()

@@ -11,7 +11,7 @@ pub fn execute() -> Result<(), Error> {
     let mut page = Vec::new();
     clap_mangen::Man::new(cmd)
         .render(&mut page)
-        .map_err(|e| Error::Prompt(e.to_string()))?;
+        .map_err(Error::Prompt)?;
     let _ = std::io::stdout().write_all(&page);
     Ok(())
 }

@@ -138,10 +138,7 @@ fn value_or_prompt(value: Option<String>, flag: &str, question: &str) -> Result<
     eprint!("{question}: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Error::Prompt(e.to_string()))?;
+    stdin.lock().read_line(&mut line).map_err(Error::Prompt)?;
     let line = line.trim().to_string();
     if line.is_empty() {
         return Err(Error::Usage {

@@ -108,6 +108,14 @@ impl Printer {
             self.emit(&line, || None);
         }
         eprintln!("securemail: error: {e}");
+        if self.verbose > 0 {
+            // The chain of causes the message summarises, for whoever has to dig (`-v`).
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                eprintln!("caused by: {c}");
+                cause = c.source();
+            }
+        }
         if let Some(hint) = hint {
             eprintln!("hint: {hint}");
         }

@@ -11,8 +11,12 @@ use crate::secret::RandomError;
 /// Problems with templates, header values or MIME assembly.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    #[error("cannot read template {}: {reason}", path.display())]
-    TemplateRead { path: PathBuf, reason: String },
+    #[error("cannot read template {}: {}", path.display(), crate::io_reason(source))]
+    TemplateRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("template {}: {detail}", path.display())]
     TemplateSyntax { path: PathBuf, detail: String },
     #[error("template {} uses the variable `{variable}`, which securemail does not provide", path.display())]

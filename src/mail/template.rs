@@ -69,7 +69,7 @@ impl Templates {
                 let source =
                     std::fs::read_to_string(&path).map_err(|e| MailError::TemplateRead {
                         path: path.clone(),
-                        reason: crate::io_reason(&e),
+                        source: e,
                     })?;
                 env.add_template_owned(name, source)
                     .map_err(|e| MailError::TemplateSyntax {

@@ -83,13 +83,18 @@ impl fmt::Display for Reply {
 /// Everything that can go wrong between a finished mail and the server's `250`.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("cannot resolve the SMTP host {host:?}: {reason}")]
-    Resolve { host: String, reason: String },
-    #[error("cannot connect to {host}:{port}: {reason}")]
+    #[error("cannot resolve the SMTP host {host:?}: {}", source.as_ref().map_or("it has no addresses".into(), crate::io_reason))]
+    Resolve {
+        host: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    #[error("cannot connect to {host}:{port}: {}", crate::io_reason(source))]
     Connect {
         host: String,
         port: u16,
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     #[error("the SMTP server did not answer within {secs}s during {stage}")]
     Timeout { stage: Stage, secs: u64 },

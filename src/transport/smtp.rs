@@ -184,7 +184,7 @@ impl Session {
             .to_socket_addrs()
             .map_err(|e| TransportError::Resolve {
                 host: host.to_string(),
-                reason: e.to_string(),
+                source: Some(e),
             })?
             .collect();
         let mut last_err = None;
@@ -206,11 +206,11 @@ impl Session {
             Some(e) => TransportError::Connect {
                 host: host.to_string(),
                 port,
-                reason: e.to_string(),
+                source: e,
             },
             None => TransportError::Resolve {
                 host: host.to_string(),
-                reason: "no addresses".into(),
+                source: None,
             },
         })?;
         // Best effort: Nagle only delays our small command writes.
@@ -331,7 +331,7 @@ impl Session {
                     .map_err(|e| TransportError::Connect {
                         host: self.host.clone(),
                         port: self.port,
-                        reason: e.to_string(),
+                        source: e,
                     })?,
             );
         let Stream::Plain(mut tcp) = std::mem::replace(&mut self.stream, placeholder) else {
