@@ -50,6 +50,10 @@ enum Event {
 
 /// Runs the job. `Err` only for failures that stop the whole batch; per-recipient failures are
 /// reported to `observer`.
+///
+/// Long on purpose: one `thread::scope` owns every thread and channel end of the run, and the
+/// order in which the ends are dropped is what lets an aborted batch stop instead of blocking
+/// (see the comments inside); split up, that order would be spread over several functions.
 pub fn run(
     job: &Job<'_>,
     target: Option<&SmtpTarget>,

@@ -278,7 +278,40 @@ fn check_smtp(
         ));
     }
 
-    let port = match &smtp.port {
+    let (port, security) = check_port_security(r, smtp.port.as_ref(), smtp.security.as_ref())?;
+
+    let login = check_login(r, smtp.username, smtp.password_env, smtp.password_command)?;
+    let ca_file = smtp.ca_file.map(|v| resolve(v.get_ref()));
+    let limits = check_limits(
+        r,
+        smtp.timeout_secs,
+        smtp.connections,
+        smtp.max_per_minute,
+        smtp.retries,
+    )?;
+    let hello_name = check_hello_name(r, smtp.hello_name)?;
+    Ok(SmtpSettings {
+        host: host_str,
+        port,
+        security,
+        login,
+        ca_file,
+        timeout: limits.timeout,
+        hello_name,
+        connections: limits.connections,
+        max_per_minute: limits.max_per_minute,
+        retries: limits.retries,
+    })
+}
+
+/// `port` and `security`: one may be inferred from the other (465 ⇔ TLS, 587 ⇔ STARTTLS); any
+/// other port needs `security` spelled out, and a mismatch is refused.
+fn check_port_security(
+    r: &Reporter<'_>,
+    port: Option<&Spanned<i64>>,
+    security: Option<&Spanned<String>>,
+) -> Result<(u16, Security), ConfigError> {
+    let port = match port {
         Some(p) => {
             let n = *p.get_ref();
             if !(1..=65535).contains(&n) {
@@ -293,7 +326,7 @@ fn check_smtp(
         None => None,
     };
 
-    let security = match &smtp.security {
+    let security = match security {
         Some(s) => Some(match s.get_ref().to_ascii_lowercase().as_str() {
             "tls" | "ssl" | "smtps" | "implicit" => Security::Tls,
             "starttls" => Security::StartTls,
@@ -309,7 +342,7 @@ fn check_smtp(
         None => None,
     };
 
-    let (port, security) = match (port, security) {
+    Ok(match (port, security) {
         (None, None) => (465, Security::Tls),
         (None, Some(Security::Tls)) => (465, Security::Tls),
         (None, Some(Security::StartTls)) => (587, Security::StartTls),
@@ -341,29 +374,6 @@ fn check_smtp(
             ));
         }
         (Some((p, _)), Some(s)) => (p, s),
-    };
-
-    let login = check_login(r, smtp.username, smtp.password_env, smtp.password_command)?;
-    let ca_file = smtp.ca_file.map(|v| resolve(v.get_ref()));
-    let limits = check_limits(
-        r,
-        smtp.timeout_secs,
-        smtp.connections,
-        smtp.max_per_minute,
-        smtp.retries,
-    )?;
-    let hello_name = check_hello_name(r, smtp.hello_name)?;
-    Ok(SmtpSettings {
-        host: host_str,
-        port,
-        security,
-        login,
-        ca_file,
-        timeout: limits.timeout,
-        hello_name,
-        connections: limits.connections,
-        max_per_minute: limits.max_per_minute,
-        retries: limits.retries,
     })
 }
 
