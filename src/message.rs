@@ -19,7 +19,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use lettre::Message;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use minijinja::{Environment, UndefinedBehavior, Value};
 
@@ -366,6 +366,7 @@ impl Kit {
                     "Date",
                     "Message-ID",
                     "MIME-Version",
+                    "Auto-Submitted",
                 ];
                 if settings.sender.reply_to.is_some() {
                     headers.push("Reply-To");
@@ -422,7 +423,13 @@ pub fn assemble(parts: Parts<'_>) -> Result<Mail, MessageError> {
         .from(sender.from.clone())
         .to(to.clone())
         .subject(subject)
-        .user_agent(format!("securemail/{}", env!("CARGO_PKG_VERSION")));
+        .user_agent(format!("securemail/{}", env!("CARGO_PKG_VERSION")))
+        // RFC 3834: a machine wrote this mail, so vacation responders must not answer it (and an
+        // answer that does come anyway says so, and is set aside by `reply`).
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ));
     if let Some(r) = &sender.reply_to {
         builder = builder.reply_to(r.clone());
     }

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Output, ReplyArgs, value_or_prompt};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::inbound::{self, InboundError, MAX_MESSAGE_BYTES};
+use crate::inbound::{self, InboundError, MAX_MESSAGE_BYTES, Original, Screened, SetAside};
 use crate::message::Recipient;
 use crate::store::Store;
 use crate::verify::{self, Accepted, Refusal, VerifyError};
@@ -22,13 +22,16 @@ pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(
     }
     if let Some(file) = args.message {
         let raw = read_message(&file)?;
+        let original = original(settings);
         let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-        let outcome = from_message(&mut store, settings, &raw);
+        let outcome = from_message(&mut store, settings, &original, &raw);
         return finish(out, None, outcome);
     }
     let to = value_or_prompt(args.to, "--to", "Recipient address")?;
     let to = Recipient::parse(&to, None)?;
     let code = value_or_prompt(args.code, "--code", "Code")?;
+    // What a paste brings along (a trailing newline, spaces) is not part of the code.
+    let code = code.trim();
     if code.chars().count() > 256 || code.chars().any(char::is_control) {
         return Err(Error::Input {
             message: "the code is not a one-time code (too long or has control characters)".into(),
@@ -38,7 +41,7 @@ pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(
         });
     }
     let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-    let outcome = verify::verify(&mut store, settings, &to.address, &code, unix_now())
+    let outcome = verify::verify(&mut store, settings, &to.address, code, unix_now())
         .map(Checked::Accepted)
         .map_err(Error::from);
     finish(out, None, outcome)
@@ -48,9 +51,23 @@ pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(
 enum Checked {
     Accepted(Accepted),
     /// A readable reply in which no code was found.
-    NoCode {
-        from: String,
-    },
+    NoCode { from: String },
+    /// Only key-shaped words whose check symbol is wrong: typos, never tried.
+    Mistyped { from: String },
+    /// Several different codes: none is tried.
+    Ambiguous { from: String, count: usize },
+    /// An automatic or unauthenticated mail: not read for a code.
+    SetAside(SetAside),
+}
+
+/// What our mails say, from the configured templates, to recognise them in replies. A template
+/// that cannot be read only means less to recognise by (sending reports it).
+fn original(settings: &Settings) -> Original {
+    let sources: Vec<String> = ["key.txt", "key.html", "otp.txt", "otp.html"]
+        .iter()
+        .filter_map(|f| fs::read_to_string(settings.templates_dir.join(f)).ok())
+        .collect();
+    Original::from_templates(sources.iter().map(String::as_str))
 }
 
 /// Reads a message file (or stdin for `-`), refusing anything larger than the limit.
@@ -80,13 +97,22 @@ fn read_message(file: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// Verifies the code in a reply email.
-fn from_message(store: &mut Store, settings: &Settings, raw: &[u8]) -> Result<Checked, Error> {
-    let reply = inbound::parse(raw).map_err(|e| Error::Input {
+fn from_message(
+    store: &mut Store,
+    settings: &Settings,
+    original: &Original,
+    raw: &[u8],
+) -> Result<Checked, Error> {
+    let screened = inbound::screen(raw, &settings.reply, original).map_err(|e| Error::Input {
         message: e.to_string(),
         hint: Some(
             "pass the reply as a complete message (headers and body), e.g. an .eml file".into(),
         ),
     })?;
+    let reply = match screened {
+        Screened::Reply(r) => r,
+        Screened::SetAside(s) => return Ok(Checked::SetAside(s)),
+    };
     let Some(current) = store.current(&reply.from)? else {
         return Err(Error::Refused(Refusal::NoCode {
             recipient: reply.from,
@@ -108,19 +134,31 @@ fn from_message(store: &mut Store, settings: &Settings, raw: &[u8]) -> Result<Ch
             recipient: reply.from,
         }));
     }
-    let code = match current.kind {
+    let (codes, mistyped) = match current.kind {
         CodeKind::Otp => {
             let digits = current.otp.map_or(settings.otp.params.digits, |p| p.digits);
-            inbound::find_numeric_code(&reply.fresh_text, usize::from(digits))
+            (
+                inbound::numeric_codes(&reply.fresh_text, usize::from(digits)),
+                0,
+            )
         }
-        CodeKind::Key => inbound::find_key(&reply.fresh_text, settings.key.length),
+        CodeKind::Key => {
+            let found = inbound::keys(&reply.fresh_text, settings.key.length);
+            (found.keys, found.mistyped)
+        }
     };
-    let Some(code) = code else {
-        return Ok(Checked::NoCode { from: reply.from });
-    };
-    verify::verify(store, settings, &reply.from, &code, unix_now())
-        .map(Checked::Accepted)
-        .map_err(|e: VerifyError| e.into())
+    let from = reply.from;
+    match codes.as_slice() {
+        [] if mistyped > 0 => Ok(Checked::Mistyped { from }),
+        [] => Ok(Checked::NoCode { from }),
+        [code] => verify::verify(store, settings, &from, code, unix_now())
+            .map(Checked::Accepted)
+            .map_err(|e: VerifyError| e.into()),
+        several => Ok(Checked::Ambiguous {
+            from,
+            count: several.len(),
+        }),
+    }
 }
 
 fn accepted_text(a: &Accepted) -> &'static str {
@@ -161,6 +199,38 @@ fn finish(out: Output, file: Option<&str>, outcome: Result<Checked, Error>) -> R
                 hint: Some("the reply must contain the code the app shows, or the key, above the quoted original".into()),
             })
         }
+        Ok(Checked::Mistyped { from }) => {
+            v["recipient"] = json!(from);
+            v["result"] = json!("mistyped");
+            out.json(&v);
+            Err(Error::Input {
+                message: format!("the key in the reply from {from} is mistyped (its check symbol does not match); no attempt was counted"),
+                hint: Some("ask them to copy the key from the mail again".into()),
+            })
+        }
+        Ok(Checked::Ambiguous { from, count }) => {
+            v["recipient"] = json!(from);
+            v["result"] = json!("ambiguous");
+            out.json(&v);
+            Err(Error::Input {
+                message: format!("the reply from {from} holds {count} different codes; none was tried (no attempt was counted)"),
+                hint: Some("ask them to reply with only the current code".into()),
+            })
+        }
+        Ok(Checked::SetAside(s)) => {
+            v["result"] = json!("set-aside");
+            v["folder"] = json!(s.folder());
+            v["why"] = json!(s.why());
+            out.json(&v);
+            let hint = match s {
+                SetAside::Automatic { .. } => "auto-replies and bounces are never checked; wait for the person's own reply",
+                SetAside::Unauthenticated { .. } => "only a mail with one From mailbox (and, with [reply] require_authenticated, passing DMARC or aligned DKIM) is checked",
+            };
+            Err(Error::Input {
+                message: format!("set aside, not checked (no attempt was counted): {}", s.why()),
+                hint: Some(hint.into()),
+            })
+        }
         Err(Error::Refused(r)) => {
             v["recipient"] = json!(r.recipient());
             v["result"] = json!("refused");
@@ -174,11 +244,11 @@ fn finish(out: Output, file: Option<&str>, outcome: Result<Checked, Error>) -> R
 
 /// Processes every message in `dir/new` once: each is moved to `dir/cur` before it is checked
 /// (so neither a rerun nor a second process counts it twice); unreadable ones go to
-/// `dir/malformed`.
+/// `dir/malformed`, auto-replies and bounces to `dir/auto`, mails whose sender cannot be told
+/// (several From, failed authentication) to `dir/unauthenticated`.
 fn maildir(settings: &Settings, out: Output, dir: &Path) -> Result<(), Error> {
     let new = dir.join("new");
     let cur = dir.join("cur");
-    let malformed = dir.join("malformed");
     let io = |path: &Path, e: std::io::Error| Error::Input {
         message: format!(
             "cannot use the Maildir {}: {}",
@@ -196,8 +266,9 @@ fn maildir(settings: &Settings, out: Output, dir: &Path) -> Result<(), Error> {
         .collect();
     names.sort();
     fs::create_dir_all(&cur).map_err(|e| io(&cur, e))?;
+    let original = original(settings);
     let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-    let (mut ok, mut refused_n, mut bad) = (0, 0, 0);
+    let mut n = Tally::default();
     for name in names {
         let base = name.split(":2,").next().unwrap_or(&name).to_string();
         let claimed = cur.join(format!("{base}:2,S"));
@@ -207,45 +278,74 @@ fn maildir(settings: &Settings, out: Output, dir: &Path) -> Result<(), Error> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io(&new.join(&name), e)),
         }
-        let outcome =
-            read_message(&claimed).and_then(|raw| from_message(&mut store, settings, &raw));
-        let unreadable = matches!(&outcome, Err(Error::Input { .. }))
-            && !matches!(&outcome, Err(Error::Input { message, .. }) if message.starts_with("no code found"));
-        if unreadable {
-            bad += 1;
-            let aside = move_aside(&claimed, &malformed, &base);
-            if let Err(Error::Input { message, .. }) = &outcome {
+        let outcome = read_message(&claimed)
+            .and_then(|raw| from_message(&mut store, settings, &original, &raw));
+        match outcome {
+            // Only reading and parsing fail with Input; what was read but not usable is Ok.
+            Err(Error::Input { message, .. }) => {
+                n.malformed += 1;
+                let aside = move_aside(&claimed, &dir.join("malformed"), &base);
                 out.human(&format!(
                     "{name}: malformed: {message} (moved to {})",
                     aside.display()
                 ));
                 out.json(&json!({ "file": name, "result": "malformed", "error": message }));
             }
-            continue;
-        }
-        match finish(out, Some(&name), outcome) {
-            Ok(()) => ok += 1,
-            Err(Error::Refused(r)) => {
-                refused_n += 1;
-                out.human(&format!("{name}: refused: {r}"));
+            Ok(Checked::SetAside(s)) => {
+                if matches!(s, SetAside::Automatic { .. }) {
+                    n.automatic += 1;
+                } else {
+                    n.unauthenticated += 1;
+                }
+                let aside = move_aside(&claimed, &dir.join(s.folder()), &base);
+                out.human(&format!(
+                    "{name}: set aside: {} (moved to {})",
+                    s.why(),
+                    aside.display()
+                ));
+                out.json(&json!({ "file": name, "result": "set-aside", "folder": s.folder(), "why": s.why() }));
             }
-            Err(Error::Input { message, .. }) => {
-                refused_n += 1;
-                out.human(&format!("{name}: {message}"));
-            }
-            Err(e) => return Err(e),
+            outcome => match finish(out, Some(&name), outcome) {
+                Ok(()) => n.accepted += 1,
+                Err(Error::Refused(r)) => {
+                    n.refused += 1;
+                    out.human(&format!("{name}: refused: {r}"));
+                }
+                Err(Error::Input { message, .. }) => {
+                    n.refused += 1;
+                    out.human(&format!("{name}: {message}"));
+                }
+                Err(e) => return Err(e),
+            },
         }
     }
-    out.json(&json!({ "summary": { "accepted": ok, "refused": refused_n, "malformed": bad } }));
+    out.json(&json!({ "summary": {
+        "accepted": n.accepted,
+        "refused": n.refused,
+        "malformed": n.malformed,
+        "auto": n.automatic,
+        "unauthenticated": n.unauthenticated,
+    } }));
     out.human(&format!(
-        "{ok} accepted, {refused_n} refused, {bad} malformed"
+        "{} accepted, {} refused, {} malformed, {} set aside as automatic, {} set aside as unauthenticated",
+        n.accepted, n.refused, n.malformed, n.automatic, n.unauthenticated
     ));
     Ok(())
 }
 
-fn move_aside(claimed: &Path, malformed: &Path, base: &str) -> PathBuf {
-    let target = malformed.join(base);
-    if fs::create_dir_all(malformed).is_ok() && fs::rename(claimed, &target).is_ok() {
+/// What a Maildir run did with its messages.
+#[derive(Default)]
+struct Tally {
+    accepted: usize,
+    refused: usize,
+    malformed: usize,
+    automatic: usize,
+    unauthenticated: usize,
+}
+
+fn move_aside(claimed: &Path, folder: &Path, base: &str) -> PathBuf {
+    let target = folder.join(base);
+    if fs::create_dir_all(folder).is_ok() && fs::rename(claimed, &target).is_ok() {
         target
     } else {
         claimed.to_path_buf()
