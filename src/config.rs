@@ -534,7 +534,10 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
 fn check_reply(r: &Reporter<'_>, raw: Spanned<RawReply>) -> Result<ReplyPolicy, ConfigError> {
     let span = raw.span();
     let raw = raw.into_inner();
-    let required = raw.require_authenticated.as_ref().is_some_and(|v| *v.get_ref());
+    let required = raw
+        .require_authenticated
+        .as_ref()
+        .is_some_and(|v| *v.get_ref());
     let id = match raw.authserv_id {
         None => None,
         Some(v) => {
@@ -1179,15 +1182,31 @@ mod tests {
         .unwrap();
         assert_eq!(s.reply.authserv_id, None, "not required: not checked");
         let e = parse_str(&format!("{MIN}[reply]\nrequire_authenticated = true\n")).unwrap_err();
-        assert_eq!(e.at, Some(Position { line: 4, column: 25 }));
+        assert_eq!(
+            e.at,
+            Some(Position {
+                line: 4,
+                column: 25
+            })
+        );
         assert!(e.message.contains("needs authserv_id"), "{}", e.message);
         let e = parse_str(&format!(
             "{MIN}[reply]\nrequire_authenticated = true\nauthserv_id = \"a b\"\n"
         ))
         .unwrap_err();
-        assert_eq!(e.at, Some(Position { line: 5, column: 15 }));
+        assert_eq!(
+            e.at,
+            Some(Position {
+                line: 5,
+                column: 15
+            })
+        );
         let e = parse_str(&format!("{MIN}[reply]\nrequire = true\n")).unwrap_err();
-        assert!(e.message.contains("unknown key `require` in [reply]"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown key `require` in [reply]"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

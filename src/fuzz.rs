@@ -14,7 +14,8 @@ pub fn reply_message(data: &[u8]) {
     let policy = config::ReplyPolicy {
         authserv_id: Some("mx.example.org".into()),
     };
-    let original = inbound::Original::from_templates(["Reply to this mail with the key to confirm"]);
+    let original =
+        inbound::Original::from_templates(["Reply to this mail with the key to confirm"]);
     for policy in [&config::ReplyPolicy::default(), &policy] {
         if let Ok(inbound::Screened::Reply(reply)) = inbound::screen(data, policy, &original) {
             assert!(!reply.from.chars().any(char::is_control));
@@ -41,7 +42,11 @@ fn codes_in(text: &str) {
     }
     for length in [10, 12, 16] {
         for k in inbound::keys(text, length).keys {
-            assert_eq!(k.len(), length + 1, "random characters and the check symbol");
+            assert_eq!(
+                k.len(),
+                length + 1,
+                "random characters and the check symbol"
+            );
             assert!(key::is_well_formed(&k));
         }
     }

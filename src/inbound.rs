@@ -116,9 +116,12 @@ pub fn screen(
         .parse(raw)
         .ok_or(InboundError::NotAMessage)?;
     let headers = header_fields(raw);
-    let report = msg
-        .content_type()
-        .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));
+    let report = msg.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
     if let Some(why) = automatic(&headers, report) {
         return Ok(Screened::SetAside(SetAside::Automatic { why }));
     }
@@ -202,7 +205,10 @@ fn automatic(fields: &[(String, String)], report: bool) -> Option<String> {
     for v in field_values(fields, "auto-submitted") {
         let token = v.split([';', '(']).next().unwrap_or("").trim();
         if !token.eq_ignore_ascii_case("no") {
-            return Some(format!("an automatic mail (Auto-Submitted: {})", clip(token)));
+            return Some(format!(
+                "an automatic mail (Auto-Submitted: {})",
+                clip(token)
+            ));
         }
     }
     for v in field_values(fields, "precedence") {
@@ -233,7 +239,10 @@ fn automatic(fields: &[(String, String)], report: bool) -> Option<String> {
             return Some("a bounce (sent by MAILER-DAEMON or postmaster)".into());
         }
     }
-    let subject = field_values(fields, "subject").next().unwrap_or("").to_lowercase();
+    let subject = field_values(fields, "subject")
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
     const AUTO_SUBJECTS: &[&str] = &[
         "auto:",
         "automatic reply",
@@ -826,10 +835,7 @@ impl Original {
 
     /// Whether `line` repeats a phrase of the original.
     fn echoed_in(&self, line: &str) -> bool {
-        !self.phrases.is_empty()
-            && phrases_of(line)
-                .iter()
-                .any(|p| self.phrases.contains(p))
+        !self.phrases.is_empty() && phrases_of(line).iter().any(|p| self.phrases.contains(p))
     }
 }
 
@@ -878,10 +884,7 @@ fn phrases_of(text: &str) -> Vec<String> {
 /// "回复：", "Re[2]:") removed, white space collapsed, lower case.
 pub fn original_subject(subject: &str) -> String {
     let mut s = subject.trim();
-    loop {
-        let Some(colon) = s.find([':', '：']) else {
-            break;
-        };
+    while let Some(colon) = s.find([':', '：']) {
         let prefix = s[..colon].trim();
         let bare = prefix.trim_end_matches(|c: char| c == ']' || c.is_ascii_digit() || c == '[');
         if prefix.is_empty() || bare.chars().count() > 4 || !bare.chars().all(char::is_alphabetic) {
@@ -934,9 +937,36 @@ const ATTRIBUTION_VERBS: &[&str] = &[
 
 /// `Label:` names of the original's header block, as Outlook, Thunderbird and others write them.
 const HEADER_LABELS: &[&str] = &[
-    "from", "sent", "to", "cc", "subject", "date", "von", "gesendet", "an", "betreff", "datum",
-    "de", "envoyé", "à", "objet", "enviado", "enviada", "para", "asunto", "fecha", "van",
-    "verzonden", "aan", "onderwerp", "assunto", "data", "da", "inviato", "a", "oggetto",
+    "from",
+    "sent",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "von",
+    "gesendet",
+    "an",
+    "betreff",
+    "datum",
+    "de",
+    "envoyé",
+    "à",
+    "objet",
+    "enviado",
+    "enviada",
+    "para",
+    "asunto",
+    "fecha",
+    "van",
+    "verzonden",
+    "aan",
+    "onderwerp",
+    "assunto",
+    "data",
+    "da",
+    "inviato",
+    "a",
+    "oggetto",
 ];
 
 /// Lines that end what a person typed (a signature, a phone's footer).
@@ -993,8 +1023,7 @@ fn boundary(lines: &[&str], i: usize, original: &Original, subject: Option<&str>
         return Boundary::Sure;
     }
     // Our own wording, quoted without markers or repeated by a machine.
-    if original.echoed_in(t) || subject.is_some_and(|s| s.len() >= 8 && original_subject(t) == s)
-    {
+    if original.echoed_in(t) || subject.is_some_and(|s| s.len() >= 8 && original_subject(t) == s) {
         return Boundary::Sure;
     }
     if let Some(b) = separator(t) {
@@ -1017,7 +1046,10 @@ fn separator(t: &str) -> Option<Boundary> {
         return (len >= 5).then_some(Boundary::IfConfirmed);
     }
     let middle: String = t.chars().skip(lead).take(len - lead - trail).collect();
-    (lead >= 2 && trail >= 2 && middle.chars().any(char::is_alphabetic) && middle.chars().count() <= 80)
+    (lead >= 2
+        && trail >= 2
+        && middle.chars().any(char::is_alphabetic)
+        && middle.chars().count() <= 80)
         .then_some(Boundary::Sure)
 }
 
@@ -1042,11 +1074,11 @@ fn attribution(lines: &[&str], i: usize) -> Option<Boundary> {
     }) || lower.ends_with("a écrit :")
         || lower.ends_with("写道：")
         || lower.ends_with("写道:");
-    let address = has_address(&joined);
-    if verb && (address || has_date(&joined) || words.len() <= 8) {
+    let address = has_address(joined);
+    if verb && (address || has_date(joined) || words.len() <= 8) {
         return Some(Boundary::Sure);
     }
-    (address || has_date(&joined)).then_some(Boundary::IfConfirmed)
+    (address || has_date(joined)).then_some(Boundary::IfConfirmed)
 }
 
 fn has_address(t: &str) -> bool {
@@ -1087,7 +1119,9 @@ fn label_of(t: &str) -> Option<String> {
     if label.is_empty()
         || words > 3
         || label.chars().count() > 30
-        || !label.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '-')
+        || !label
+            .chars()
+            .all(|c| c.is_alphabetic() || c == ' ' || c == '-')
     {
         return None;
     }
@@ -1179,12 +1213,13 @@ pub fn numeric_codes(text: &str, digits: usize) -> Vec<String> {
             ch.is_alphanumeric()
                 || ch == '+'
                 || (matches!(ch, '.' | ',' | ':' | '/')
-                    && next.and_then(|n| c.get(n)).is_some_and(char::is_ascii_digit))
+                    && next
+                        .and_then(|n| c.get(n))
+                        .is_some_and(char::is_ascii_digit))
         };
         let before = start.checked_sub(1);
         let after = (j < c.len()).then_some(j);
-        if joined_to(before, before.and_then(|b| b.checked_sub(1)))
-            || joined_to(after, Some(j + 1))
+        if joined_to(before, before.and_then(|b| b.checked_sub(1))) || joined_to(after, Some(j + 1))
         {
             continue;
         }
@@ -1237,7 +1272,13 @@ pub fn keys(text: &str, length: usize) -> KeysFound {
             consider(raw, &mut found);
         }
         let t = line.trim();
-        if t.contains(' ') && !t.contains("  ") && t.split(' ').all(|g| g.chars().all(|c| c.is_alphanumeric() || key::is_check_symbol(c.to_ascii_uppercase()))) {
+        if t.contains(' ')
+            && !t.contains("  ")
+            && t.split(' ').all(|g| {
+                g.chars()
+                    .all(|c| c.is_alphanumeric() || key::is_check_symbol(c.to_ascii_uppercase()))
+            })
+        {
             consider(&t.replace(' ', "-"), &mut found);
         }
     }
@@ -1268,10 +1309,7 @@ fn key_shape(t: &str, length: usize) -> Option<Result<String, ()>> {
     if dashed {
         // Exactly the printed grouping: fours, the last group the rest.
         let groups: Vec<&str> = t.split('-').collect();
-        let want: Vec<usize> = (0..total)
-            .step_by(4)
-            .map(|s| (total - s).min(4))
-            .collect();
+        let want: Vec<usize> = (0..total).step_by(4).map(|s| (total - s).min(4)).collect();
         if groups.iter().map(|g| g.chars().count()).collect::<Vec<_>>() != want {
             return None;
         }
@@ -1328,8 +1366,14 @@ mod tests {
                 ("header".into(), "b".into(), "ab/c+=".into()),
             ]
         );
-        assert_eq!(ar.results[1].property("smtp", "mailfrom"), Some("a@example.org"));
-        assert_eq!(ar.results[2].property("header", "from"), Some("example.org"));
+        assert_eq!(
+            ar.results[1].property("smtp", "mailfrom"),
+            Some("a@example.org")
+        );
+        assert_eq!(
+            ar.results[2].property("header", "from"),
+            Some("example.org")
+        );
 
         // Version, method version, reason, a quoted authserv-id, Microsoft's bare `action=`.
         let ar = parse_authentication_results(
@@ -1340,10 +1384,23 @@ mod tests {
         assert_eq!(ar.results[0].result, "fail");
         assert_eq!(ar.results[0].reason.as_deref(), Some("bad sig"));
         assert_eq!(ar.results[1].property("", "action"), Some("none"));
-        assert!(parse_authentication_results("mx.example.net; none").unwrap().results.is_empty());
-        assert!(parse_authentication_results("mx.example.net 1;  none ").unwrap().results.is_empty());
+        assert!(
+            parse_authentication_results("mx.example.net; none")
+                .unwrap()
+                .results
+                .is_empty()
+        );
+        assert!(
+            parse_authentication_results("mx.example.net 1;  none ")
+                .unwrap()
+                .results
+                .is_empty()
+        );
 
-        assert_eq!(parse_authentication_results("  "), Err(AuthResultsError::NoAuthservId));
+        assert_eq!(
+            parse_authentication_results("  "),
+            Err(AuthResultsError::NoAuthservId)
+        );
         assert!(matches!(
             parse_authentication_results("mx; dkim pass"),
             Err(AuthResultsError::Unexpected('p', _))
@@ -1362,31 +1419,88 @@ mod tests {
     #[test]
     fn alignment() {
         let ar = |v: &str| parse_authentication_results(v).unwrap();
-        assert!(vouches_for(&ar("mx; dmarc=pass header.from=example.org"), "example.org"));
-        assert!(!vouches_for(&ar("mx; dmarc=pass header.from=evil.org"), "example.org"));
-        assert!(!vouches_for(&ar("mx; dmarc=fail header.from=example.org"), "example.org"));
-        assert!(vouches_for(&ar("mx; dkim=pass header.d=example.org"), "mail.example.org"));
-        assert!(vouches_for(&ar("mx; dkim=pass header.i=alice@Example.org"), "example.org"));
-        assert!(!vouches_for(&ar("mx; dkim=pass header.d=example.org"), "badexample.org"));
-        assert!(!vouches_for(&ar("mx; dkim=pass header.d=mail.example.org"), "example.org"));
-        assert!(!vouches_for(&ar("mx; dkim=pass header.d=org"), "example.org"));
-        assert!(!vouches_for(&ar("mx; spf=pass smtp.mailfrom=example.org"), "example.org"));
-        assert!(!vouches_for(&ar("mx; dkim=neutral header.d=example.org"), "example.org"));
+        assert!(vouches_for(
+            &ar("mx; dmarc=pass header.from=example.org"),
+            "example.org"
+        ));
+        assert!(!vouches_for(
+            &ar("mx; dmarc=pass header.from=evil.org"),
+            "example.org"
+        ));
+        assert!(!vouches_for(
+            &ar("mx; dmarc=fail header.from=example.org"),
+            "example.org"
+        ));
+        assert!(vouches_for(
+            &ar("mx; dkim=pass header.d=example.org"),
+            "mail.example.org"
+        ));
+        assert!(vouches_for(
+            &ar("mx; dkim=pass header.i=alice@Example.org"),
+            "example.org"
+        ));
+        assert!(!vouches_for(
+            &ar("mx; dkim=pass header.d=example.org"),
+            "badexample.org"
+        ));
+        assert!(!vouches_for(
+            &ar("mx; dkim=pass header.d=mail.example.org"),
+            "example.org"
+        ));
+        assert!(!vouches_for(
+            &ar("mx; dkim=pass header.d=org"),
+            "example.org"
+        ));
+        assert!(!vouches_for(
+            &ar("mx; spf=pass smtp.mailfrom=example.org"),
+            "example.org"
+        ));
+        assert!(!vouches_for(
+            &ar("mx; dkim=neutral header.d=example.org"),
+            "example.org"
+        ));
     }
 
     #[test]
     fn only_the_topmost_trusted_results_count() {
-        let fields = |extra: &str| header_fields(format!("{extra}From: a@example.org\r\n\r\nx").as_bytes());
-        let trusted = "Authentication-Results: mx.example.net; dmarc=pass header.from=example.org\r\n";
-        let forged = "Authentication-Results: mx.example.net; dmarc=pass header.from=example.org\r\n";
-        let failing = "Authentication-Results: mx.example.net;\r\n dmarc=fail header.from=example.org\r\n";
+        let fields =
+            |extra: &str| header_fields(format!("{extra}From: a@example.org\r\n\r\nx").as_bytes());
+        let trusted =
+            "Authentication-Results: mx.example.net; dmarc=pass header.from=example.org\r\n";
+        let forged =
+            "Authentication-Results: mx.example.net; dmarc=pass header.from=example.org\r\n";
+        let failing =
+            "Authentication-Results: mx.example.net;\r\n dmarc=fail header.from=example.org\r\n";
         let other = "Authentication-Results: evil.example; dmarc=pass header.from=example.org\r\n";
         assert!(authenticated(&fields(trusted), "mx.example.net", "a@example.org").is_ok());
         assert!(authenticated(&fields(other), "mx.example.net", "a@example.org").is_err());
-        assert!(authenticated(&fields(&format!("{other}{trusted}")), "mx.example.net", "a@example.org").is_ok());
+        assert!(
+            authenticated(
+                &fields(&format!("{other}{trusted}")),
+                "mx.example.net",
+                "a@example.org"
+            )
+            .is_ok()
+        );
         // The sender's own header sits below the one our server adds on top.
-        assert!(authenticated(&fields(&format!("{failing}{forged}")), "mx.example.net", "a@example.org").is_err());
-        assert!(authenticated(&fields(&format!("Authentication-Results: mx.example.net; dkim=(\r\n{forged}")), "mx.example.net", "a@example.org").is_err());
+        assert!(
+            authenticated(
+                &fields(&format!("{failing}{forged}")),
+                "mx.example.net",
+                "a@example.org"
+            )
+            .is_err()
+        );
+        assert!(
+            authenticated(
+                &fields(&format!(
+                    "Authentication-Results: mx.example.net; dkim=(\r\n{forged}"
+                )),
+                "mx.example.net",
+                "a@example.org"
+            )
+            .is_err()
+        );
         assert!(authenticated(&fields(""), "mx.example.net", "a@example.org").is_err());
     }
 
@@ -1412,7 +1526,10 @@ mod tests {
         }
         // An attribution wrapped over two lines: its last part is found.
         let t = "ok\nOn Tue, Nov 24, 2026 at 11:00 AM Example Admin\n<admin@example.org> wrote:\n\nKEY\n";
-        assert_eq!(fresh_text(t, &o, None), "ok\nOn Tue, Nov 24, 2026 at 11:00 AM Example Admin\n");
+        assert_eq!(
+            fresh_text(t, &o, None),
+            "ok\nOn Tue, Nov 24, 2026 at 11:00 AM Example Admin\n"
+        );
         // Outlook's header block, in German.
         let t = "ok\n\nVon: Example Admin <admin@example.org>\nGesendet: Dienstag, 24. November 2026 11:00\nAn: Alice\nBetreff: x\n\nKEY";
         assert_eq!(fresh_text(t, &o, None), "ok\n\n");
@@ -1428,7 +1545,10 @@ mod tests {
             "2026年11月24日(火) 11:00 Example Admin <admin@example.org>:",
             "Il giorno mar 24 nov 2026 alle ore 11:00 Example Admin <admin@example.org> ha inviato:",
         ] {
-            for body in [quote.to_string(), quote.lines().map(|l| format!("> {l}\n")).collect()] {
+            for body in [
+                quote.to_string(),
+                quote.lines().map(|l| format!("> {l}\n")).collect(),
+            ] {
                 let t = format!("typed\n\n{header}\n\n{body}");
                 assert_eq!(fresh_text(&t, &o, None), "typed\n\n", "{header}");
             }
@@ -1436,7 +1556,10 @@ mod tests {
         // An Outlook-style block with unknown labels, confirmed by the subject.
         let t = "typed\nOd: Example Admin <admin@example.org>\nWysłano: 24.11.2026\nTemat: Your one-time key for Example\n\nsomething";
         let subject = original_subject("Odp: Your one-time key for Example");
-        assert_eq!(fresh_text(t, &Original::default(), Some(&subject)), "typed\n");
+        assert_eq!(
+            fresh_text(t, &Original::default(), Some(&subject)),
+            "typed\n"
+        );
         assert_eq!(
             fresh_text(t, &Original::default(), None),
             t.lines().map(|l| format!("{l}\n")).collect::<String>(),
@@ -1447,7 +1570,10 @@ mod tests {
         assert_eq!(fresh_text(&t, &o, None), "typed\n");
         // The original repeated with no marker at all (an auto-responder): its wording cuts.
         let t = format!("I am away until Monday.\n{quote}");
-        assert_eq!(fresh_text(&t, &o, None), "I am away until Monday.\nHello Alice,\n\n");
+        assert_eq!(
+            fresh_text(&t, &o, None),
+            "I am away until Monday.\nHello Alice,\n\n"
+        );
     }
 
     #[test]
@@ -1458,7 +1584,10 @@ mod tests {
         let t = format!(
             "Here is the key for alice@example.org:\n{k}\n\nOn Tue, 24 Nov 2026 at 11:00, Example Admin <admin@example.org> wrote:\n> Hello Alice,\n"
         );
-        assert_eq!(keys(&fresh_text(&t, &o, None), 12).keys, vec![k.replace('-', "")]);
+        assert_eq!(
+            keys(&fresh_text(&t, &o, None), 12).keys,
+            vec![k.replace('-', "")]
+        );
         // Labels of a person's own.
         let t = format!("Name: Alice\nMail: alice@example.org\nKey: {k}\n");
         assert_eq!(keys(&fresh_text(&t, &o, None), 12).keys.len(), 1);
@@ -1484,7 +1613,10 @@ mod tests {
             let h = format!("<p>mine</p>{container}<p>654321</p></div>");
             assert_eq!(html_to_text(&h), "mine\n", "{container}");
         }
-        assert_eq!(html_to_text("a<br>b<hr>c"), "a\nb\n________________________________\nc\n");
+        assert_eq!(
+            html_to_text("a<br>b<hr>c"),
+            "a\nb\n________________________________\nc\n"
+        );
     }
 
     #[test]
@@ -1493,14 +1625,20 @@ mod tests {
         assert_eq!(numeric_codes("code 123-456", 6), vec!["123456"]);
         assert_eq!(numeric_codes("code 12 34 56.", 6), vec!["123456"]);
         assert_eq!(numeric_codes("code: 123456\n", 6), vec!["123456"]);
-        assert_eq!(numeric_codes("call 0123456789 or 654321", 6), vec!["654321"]);
+        assert_eq!(
+            numeric_codes("call 0123456789 or 654321", 6),
+            vec!["654321"]
+        );
         assert!(numeric_codes("Tel. +49 30 123456", 6).is_empty());
         assert!(numeric_codes("ref A123456, 123456b, 1.123456, 12:123456", 6).is_empty());
         assert!(numeric_codes("on 24/11/2026 at 10:00", 6).is_empty());
         assert!(numeric_codes("1234 56", 6).is_empty());
         assert!(numeric_codes("12345", 6).is_empty());
         assert_eq!(numeric_codes("12345678", 8), vec!["12345678"]);
-        assert_eq!(numeric_codes("111111 and 222222 and 111111", 6), vec!["111111", "222222"]);
+        assert_eq!(
+            numeric_codes("111111 and 222222 and 111111", 6),
+            vec!["111111", "222222"]
+        );
     }
 
     #[test]
@@ -1515,7 +1653,7 @@ mod tests {
             format!("key:{canonical}"),
             format!("Thanks, here it is:\n{canonical}\n"),
             format!("\n{}\n", k.replace('-', " ")),
-            format!("{}", k.replace('0', "O").replace('1', "l")),
+            k.replace('0', "O").replace('1', "l"),
         ] {
             assert_eq!(keys(&text, 12).keys, vec![canonical.clone()], "{text:?}");
         }
@@ -1533,21 +1671,35 @@ mod tests {
         let mut typo: Vec<char> = k.chars().collect();
         typo[0] = if typo[0] == 'A' { 'B' } else { 'A' };
         let typo: String = typo.into_iter().collect();
-        assert_eq!(keys(&typo, 12), KeysFound { keys: vec![], mistyped: 1 });
+        assert_eq!(
+            keys(&typo, 12),
+            KeysFound {
+                keys: vec![],
+                mistyped: 1
+            }
+        );
         let other = key_of("AAAABBBBCCCC");
         assert_eq!(keys(&format!("{k} or {other}?"), 12).keys.len(), 2);
     }
 
     #[test]
     fn subjects() {
-        assert_eq!(original_subject("Re: AW: Your one-time key"), "your one-time key");
+        assert_eq!(
+            original_subject("Re: AW: Your one-time key"),
+            "your one-time key"
+        );
         assert_eq!(original_subject("回复：Your key"), "your key");
         assert_eq!(original_subject("Re[2]: x"), "x");
-        assert_eq!(original_subject("Antwort: x"), "antwort: x", "not a reply prefix");
+        assert_eq!(
+            original_subject("Antwort: x"),
+            "antwort: x",
+            "not a reply prefix"
+        );
     }
 
     fn mail(headers: &str, body: &str) -> Vec<u8> {
-        format!("{headers}To: admin@example.org\r\nSubject: Re: Your one-time key\r\n\r\n{body}").into_bytes()
+        format!("{headers}To: admin@example.org\r\nSubject: Re: Your one-time key\r\n\r\n{body}")
+            .into_bytes()
     }
 
     #[test]
@@ -1559,27 +1711,66 @@ mod tests {
             Screened::Reply(_) => "reply",
         };
         assert_eq!(aside(&mail("From: a@x.org\r\n", "123456")), "reply");
-        assert_eq!(aside(&mail("From: a@x.org\r\nFrom: b@y.org\r\n", "1")), "unauthenticated");
-        assert_eq!(aside(&mail("From: a@x.org\r\nfrom : b@y.org\r\n", "1")), "unauthenticated");
-        assert_eq!(aside(&mail("From: a@x.org, b@y.org\r\n", "1")), "unauthenticated");
-        assert_eq!(aside(&mail("From: team: a@x.org, b@y.org;\r\n", "1")), "unauthenticated");
-        assert_eq!(aside(&mail("From: a@x.org\r\nAuto-Submitted: auto-replied\r\n", "1")), "auto");
-        assert_eq!(aside(&mail("From: a@x.org\r\nAuto-Submitted: no\r\n", "1")), "reply");
-        assert_eq!(aside(&mail("From: a@x.org\r\nPrecedence: bulk\r\n", "1")), "auto");
-        assert_eq!(aside(&mail("From: a@x.org\r\nX-Autoreply: yes\r\n", "1")), "auto");
-        assert_eq!(aside(&mail("Return-Path: <>\r\nFrom: a@x.org\r\n", "1")), "auto");
-        assert_eq!(aside(&mail("From: MAILER-DAEMON@x.org\r\n", "1")), "auto");
         assert_eq!(
-            aside(&mail("From: a@x.org\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n", "--b\r\n\r\nx\r\n--b--\r\n")),
+            aside(&mail("From: a@x.org\r\nFrom: b@y.org\r\n", "1")),
+            "unauthenticated"
+        );
+        assert_eq!(
+            aside(&mail("From: a@x.org\r\nfrom : b@y.org\r\n", "1")),
+            "unauthenticated"
+        );
+        assert_eq!(
+            aside(&mail("From: a@x.org, b@y.org\r\n", "1")),
+            "unauthenticated"
+        );
+        assert_eq!(
+            aside(&mail("From: team: a@x.org, b@y.org;\r\n", "1")),
+            "unauthenticated"
+        );
+        assert_eq!(
+            aside(&mail(
+                "From: a@x.org\r\nAuto-Submitted: auto-replied\r\n",
+                "1"
+            )),
             "auto"
         );
-        assert!(matches!(screen(&mail("Sender: a@x.org\r\n", "1"), &p, &o), Err(InboundError::NoSender)));
+        assert_eq!(
+            aside(&mail("From: a@x.org\r\nAuto-Submitted: no\r\n", "1")),
+            "reply"
+        );
+        assert_eq!(
+            aside(&mail("From: a@x.org\r\nPrecedence: bulk\r\n", "1")),
+            "auto"
+        );
+        assert_eq!(
+            aside(&mail("From: a@x.org\r\nX-Autoreply: yes\r\n", "1")),
+            "auto"
+        );
+        assert_eq!(
+            aside(&mail("Return-Path: <>\r\nFrom: a@x.org\r\n", "1")),
+            "auto"
+        );
+        assert_eq!(aside(&mail("From: MAILER-DAEMON@x.org\r\n", "1")), "auto");
+        assert_eq!(
+            aside(&mail(
+                "From: a@x.org\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n",
+                "--b\r\n\r\nx\r\n--b--\r\n"
+            )),
+            "auto"
+        );
+        assert!(matches!(
+            screen(&mail("Sender: a@x.org\r\n", "1"), &p, &o),
+            Err(InboundError::NoSender)
+        ));
 
         let strict = ReplyPolicy {
             authserv_id: Some("mx.example.net".into()),
         };
         let s = screen(&mail("From: a@x.org\r\n", "1"), &strict, &o).unwrap();
-        assert!(matches!(s, Screened::SetAside(SetAside::Unauthenticated { .. })), "{s:?}");
+        assert!(
+            matches!(s, Screened::SetAside(SetAside::Unauthenticated { .. })),
+            "{s:?}"
+        );
         let s = screen(
             &mail("Authentication-Results: mx.example.net; dkim=pass header.d=x.org\r\nFrom: a@x.org\r\n", "1"),
             &strict,
@@ -1593,7 +1784,8 @@ mod tests {
     fn parses_sender_and_threading() {
         let raw = b"From: Alice <Alice@Example.org>\r\nTo: admin@example.org\r\nSubject: Re: x\r\n\
 In-Reply-To: <abc@example.org>\r\nReferences: <zzz@example.org> <abc@example.org>\r\n\r\n123456\r\n";
-        let Screened::Reply(r) = screen(raw, &ReplyPolicy::default(), &Original::default()).unwrap()
+        let Screened::Reply(r) =
+            screen(raw, &ReplyPolicy::default(), &Original::default()).unwrap()
         else {
             panic!("set aside")
         };

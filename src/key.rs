@@ -106,7 +106,11 @@ mod tests {
     #[test]
     fn keys_use_the_alphabet_and_length() {
         let k = generate(12).unwrap();
-        assert_eq!(k.expose().len(), 13, "12 random characters and the check symbol");
+        assert_eq!(
+            k.expose().len(),
+            13,
+            "12 random characters and the check symbol"
+        );
         assert!(
             k.expose()[..12].bytes().all(|b| ALPHABET.contains(&b)),
             "{:?}",
@@ -164,7 +168,11 @@ mod tests {
             assert!(is_well_formed(&key.iter().collect::<String>()));
             for i in 0..key.len() {
                 // Data positions take the 32 digits, the last one any of the 37 check symbols.
-                let choices = if i + 1 == key.len() { &symbols[..] } else { &symbols[..32] };
+                let choices = if i + 1 == key.len() {
+                    &symbols[..]
+                } else {
+                    &symbols[..32]
+                };
                 for &c in choices {
                     if c == key[i] {
                         continue;

@@ -44,7 +44,9 @@ pub enum Refusal {
     Revoked { recipient: String },
     #[error("the reply from {recipient} answers an older mail; a newer code was sent since")]
     AnswersOlderMail { recipient: String },
-    #[error("that is not the key sent to {recipient}: its check symbol does not match (a typo?); no attempt was counted")]
+    #[error(
+        "that is not the key sent to {recipient}: its check symbol does not match (a typo?); no attempt was counted"
+    )]
     Mistyped { recipient: String },
 }
 

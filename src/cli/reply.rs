@@ -51,11 +51,18 @@ pub(super) fn run(settings: &Settings, out: Output, args: ReplyArgs) -> Result<(
 enum Checked {
     Accepted(Accepted),
     /// A readable reply in which no code was found.
-    NoCode { from: String },
+    NoCode {
+        from: String,
+    },
     /// Only key-shaped words whose check symbol is wrong: typos, never tried.
-    Mistyped { from: String },
+    Mistyped {
+        from: String,
+    },
     /// Several different codes: none is tried.
-    Ambiguous { from: String, count: usize },
+    Ambiguous {
+        from: String,
+        count: usize,
+    },
     /// An automatic or unauthenticated mail: not read for a code.
     SetAside(SetAside),
 }
@@ -204,7 +211,9 @@ fn finish(out: Output, file: Option<&str>, outcome: Result<Checked, Error>) -> R
             v["result"] = json!("mistyped");
             out.json(&v);
             Err(Error::Input {
-                message: format!("the key in the reply from {from} is mistyped (its check symbol does not match); no attempt was counted"),
+                message: format!(
+                    "the key in the reply from {from} is mistyped (its check symbol does not match); no attempt was counted"
+                ),
                 hint: Some("ask them to copy the key from the mail again".into()),
             })
         }
@@ -213,7 +222,9 @@ fn finish(out: Output, file: Option<&str>, outcome: Result<Checked, Error>) -> R
             v["result"] = json!("ambiguous");
             out.json(&v);
             Err(Error::Input {
-                message: format!("the reply from {from} holds {count} different codes; none was tried (no attempt was counted)"),
+                message: format!(
+                    "the reply from {from} holds {count} different codes; none was tried (no attempt was counted)"
+                ),
                 hint: Some("ask them to reply with only the current code".into()),
             })
         }
@@ -223,11 +234,18 @@ fn finish(out: Output, file: Option<&str>, outcome: Result<Checked, Error>) -> R
             v["why"] = json!(s.why());
             out.json(&v);
             let hint = match s {
-                SetAside::Automatic { .. } => "auto-replies and bounces are never checked; wait for the person's own reply",
-                SetAside::Unauthenticated { .. } => "only a mail with one From mailbox (and, with [reply] require_authenticated, passing DMARC or aligned DKIM) is checked",
+                SetAside::Automatic { .. } => {
+                    "auto-replies and bounces are never checked; wait for the person's own reply"
+                }
+                SetAside::Unauthenticated { .. } => {
+                    "only a mail with one From mailbox (and, with [reply] require_authenticated, passing DMARC or aligned DKIM) is checked"
+                }
             };
             Err(Error::Input {
-                message: format!("set aside, not checked (no attempt was counted): {}", s.why()),
+                message: format!(
+                    "set aside, not checked (no attempt was counted): {}",
+                    s.why()
+                ),
                 hint: Some(hint.into()),
             })
         }

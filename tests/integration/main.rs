@@ -12,5 +12,6 @@ mod operator;
 mod outbox;
 mod replies;
 mod reply;
+mod reply_table;
 mod send;
 mod tls_refusals;

@@ -87,9 +87,7 @@ fn key_over_starttls() {
         .parse(&received.data[..])
         .unwrap();
     assert_eq!(
-        parsed
-            .header_raw("Auto-Submitted")
-            .map(str::trim),
+        parsed.header_raw("Auto-Submitted").map(str::trim),
         Some("auto-generated")
     );
     // The QR carries the key shown in the text part.

@@ -474,10 +474,9 @@ pub fn run_on_tty(env: &Env, args: &str, input: &str) -> Run {
 pub fn crockford_check(data: &str) -> char {
     const DIGITS: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     const CHECK: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U";
-    let rem = data
-        .chars()
-        .filter(|&c| c != '-')
-        .fold(0usize, |r, c| (r * 32 + DIGITS.find(c).expect("base-32 digit")) % 37);
+    let rem = data.chars().filter(|&c| c != '-').fold(0usize, |r, c| {
+        (r * 32 + DIGITS.find(c).expect("base-32 digit")) % 37
+    });
     CHECK.as_bytes()[rem] as char
 }
 
