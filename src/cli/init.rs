@@ -178,7 +178,14 @@ pub fn template(a: &Answers) -> String {
          # private_key_file = \"dkim.pem\"\n\n\
          # One line per mail sent (time, server, TLS, user, from, to, size, reply, exit code), as msmtp's logfile.\n\
          # [log]\n\
-         # file = \"{b}securemail.log\"\n",
+         # file = \"{b}securemail.log\"\n\n\
+         # Believe a reply mail's From only when your receiving server vouches for it: the topmost\n\
+         # Authentication-Results header by authserv_id must show DMARC pass, or DKIM pass for the\n\
+         # From domain. Gmail's authserv_id is \"mx.google.com\"; OpenDKIM/OpenDMARC use their\n\
+         # AuthservID setting (by default the host name).\n\
+         # [reply]\n\
+         # require_authenticated = true\n\
+         # authserv_id = \"mx.google.com\"\n",
         toml_str(&a.issuer)
     ));
     t
