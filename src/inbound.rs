@@ -208,6 +208,39 @@ fn field_values<'a>(
         .map(|(_, v)| v.trim())
 }
 
+/// How automatic replies and bounces begin their subject, in the languages securemail knows.
+const AUTO_SUBJECTS: &[&str] = &[
+    "auto:",
+    "automatic reply",
+    "autoreply",
+    "auto-reply",
+    "auto reply",
+    "out of office",
+    "out of the office",
+    "abwesenheitsnotiz",
+    "automatische antwort",
+    "réponse automatique",
+    "respuesta automática",
+    "automatisch antwoord",
+    "resposta automática",
+    "risposta automatica",
+    "undeliverable",
+    "undelivered mail",
+    "delivery status notification",
+    "mail delivery failed",
+    "returned mail",
+    "unzustellbar",
+    "non remis",
+    "onbestelbaar",
+    "não entregue",
+    "no se puede entregar",
+    "fuera de la oficina",
+    "ausente",
+    "afwezig",
+    "absent du bureau",
+    "message d'absence",
+];
+
 /// Why a mail was written by a machine, if it was (RFC 3834 and the common older markers).
 fn automatic(fields: &[(String, String)], report: bool) -> Option<String> {
     for v in field_values(fields, "auto-submitted") {
@@ -253,37 +286,6 @@ fn automatic(fields: &[(String, String)], report: bool) -> Option<String> {
         .next()
         .unwrap_or("")
         .to_lowercase();
-    const AUTO_SUBJECTS: &[&str] = &[
-        "auto:",
-        "automatic reply",
-        "autoreply",
-        "auto-reply",
-        "auto reply",
-        "out of office",
-        "out of the office",
-        "abwesenheitsnotiz",
-        "automatische antwort",
-        "réponse automatique",
-        "respuesta automática",
-        "automatisch antwoord",
-        "resposta automática",
-        "risposta automatica",
-        "undeliverable",
-        "undelivered mail",
-        "delivery status notification",
-        "mail delivery failed",
-        "returned mail",
-        "unzustellbar",
-        "non remis",
-        "onbestelbaar",
-        "não entregue",
-        "no se puede entregar",
-        "fuera de la oficina",
-        "ausente",
-        "afwezig",
-        "absent du bureau",
-        "message d'absence",
-    ];
     AUTO_SUBJECTS
         .iter()
         .find(|s| subject.starts_with(**s))
@@ -733,6 +735,19 @@ fn quote_container(name: &str, attrs: &[(String, String)]) -> bool {
     })
 }
 
+/// A start tag's attributes, names in lower case.
+fn attributes(tag: &html5gum::StartTag<()>) -> Vec<(String, String)> {
+    tag.attributes
+        .iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).to_ascii_lowercase(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The text of an HTML body up to the first quote container: block elements and `<br>` end a
 /// line, white space collapses as a browser shows it, `<hr>` becomes a separator line.
 pub fn html_to_text(html: &str) -> String {
@@ -754,17 +769,7 @@ pub fn html_to_text(html: &str) -> String {
         match token {
             html5gum::Token::StartTag(tag) => {
                 let name = String::from_utf8_lossy(&tag.name).to_ascii_lowercase();
-                let attrs: Vec<(String, String)> = tag
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            String::from_utf8_lossy(k).to_ascii_lowercase(),
-                            String::from_utf8_lossy(v).into_owned(),
-                        )
-                    })
-                    .collect();
-                if quote_container(&name, &attrs) {
+                if quote_container(&name, &attributes(&tag)) {
                     break;
                 }
                 match name.as_str() {

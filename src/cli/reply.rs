@@ -310,18 +310,7 @@ fn maildir(settings: &Settings, out: Output, dir: &Path) -> Result<(), Error> {
                 out.json(&json!({ "file": name, "result": "malformed", "error": message }));
             }
             Ok(Checked::SetAside(s)) => {
-                if matches!(s, SetAside::Automatic { .. }) {
-                    n.automatic += 1;
-                } else {
-                    n.unauthenticated += 1;
-                }
-                let aside = move_aside(&claimed, &dir.join(s.folder()), &base);
-                out.human(&format!(
-                    "{name}: set aside: {} (moved to {})",
-                    s.why(),
-                    aside.display()
-                ));
-                out.json(&json!({ "file": name, "result": "set-aside", "folder": s.folder(), "why": s.why() }));
+                set_aside(out, &mut n, &name, &claimed, &dir.join(s.folder()), &s)
             }
             outcome => match finish(out, Some(&name), outcome) {
                 Ok(()) => n.accepted += 1,
@@ -349,6 +338,23 @@ fn maildir(settings: &Settings, out: Output, dir: &Path) -> Result<(), Error> {
         n.accepted, n.refused, n.malformed, n.automatic, n.unauthenticated
     ));
     Ok(())
+}
+
+/// Moves a set-aside message out of cur/ into its folder, and reports it.
+fn set_aside(out: Output, n: &mut Tally, name: &str, claimed: &Path, folder: &Path, s: &SetAside) {
+    if matches!(s, SetAside::Automatic { .. }) {
+        n.automatic += 1;
+    } else {
+        n.unauthenticated += 1;
+    }
+    let base = name.split(":2,").next().unwrap_or(name);
+    let aside = move_aside(claimed, folder, base);
+    out.human(&format!(
+        "{name}: set aside: {} (moved to {})",
+        s.why(),
+        aside.display()
+    ));
+    out.json(&json!({ "file": name, "result": "set-aside", "folder": s.folder(), "why": s.why() }));
 }
 
 /// What a Maildir run did with its messages.
