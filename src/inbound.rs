@@ -855,9 +855,20 @@ impl Original {
         Original { phrases }
     }
 
-    /// Whether `line` repeats a phrase of the original.
-    fn echoed_in(&self, line: &str) -> bool {
-        !self.phrases.is_empty() && phrases_of(line).iter().any(|p| self.phrases.contains(p))
+    /// Whether a phrase of the original starts on `line`; it may go on over the `next` line, as
+    /// when a client or responder wraps the original more narrowly than we did.
+    fn echoes(&self, line: &str, next: Option<&str>) -> bool {
+        if self.phrases.is_empty() {
+            return false;
+        }
+        let mut w = words(line);
+        let starts = w.len();
+        if let Some(next) = next.filter(|n| !n.starts_with('>')) {
+            w.extend(words(next));
+        }
+        w.windows(PHRASE_WORDS)
+            .take(starts)
+            .any(|p| self.phrases.contains(&p.join(" ")))
     }
 }
 
@@ -1029,9 +1040,11 @@ fn quote_start(lines: &[&str], original: &Original, subject: Option<&str>) -> us
     let kinds: Vec<Boundary> = (0..lines.len())
         .map(|i| boundary(lines, i, original, subject))
         .collect();
-    let confirms: Vec<bool> = lines
-        .iter()
-        .map(|l| confirms_original(l.trim(), original, subject))
+    let confirms: Vec<bool> = (0..lines.len())
+        .map(|i| {
+            let next = lines.get(i + 1).map(|l| l.trim());
+            confirms_original(lines[i].trim(), next, original, subject)
+        })
         .collect();
     for (i, kind) in kinds.iter().enumerate() {
         match kind {
@@ -1053,7 +1066,9 @@ fn boundary(lines: &[&str], i: usize, original: &Original, subject: Option<&str>
         return Boundary::Sure;
     }
     // Our own wording, quoted without markers or repeated by a machine.
-    if original.echoed_in(t) || subject.is_some_and(|s| s.len() >= 8 && original_subject(t) == s) {
+    let next = lines.get(i + 1).map(|l| l.trim());
+    if original.echoes(t, next) || subject.is_some_and(|s| s.len() >= 8 && original_subject(t) == s)
+    {
         return Boundary::Sure;
     }
     if let Some(b) = separator(t) {
@@ -1188,8 +1203,13 @@ const CONFIRM_WINDOW: usize = 60;
 
 /// Whether a line shows the original: a `>` line, the original's wording, or our subject as a
 /// header value ("Subject: Your one-time key for Example").
-fn confirms_original(t: &str, original: &Original, subject: Option<&str>) -> bool {
-    if t.starts_with('>') || original.echoed_in(t) {
+fn confirms_original(
+    t: &str,
+    next: Option<&str>,
+    original: &Original,
+    subject: Option<&str>,
+) -> bool {
+    if t.starts_with('>') || original.echoes(t, next) {
         return true;
     }
     matches!((subject, t.find([':', '：'])), (Some(s), Some(colon))
@@ -1629,6 +1649,12 @@ mod tests {
             fresh_text(&t, &o, None),
             "I am away until Monday.\nHello Alice,\n\n"
         );
+        // However narrowly it is wrapped.
+        let narrow = "I am away.\nExample Admin sent you a one-time\nkey for alice@example.org at\nExample:\n ABCD-EFGH-JKMN-P\n";
+        assert_eq!(fresh_text(narrow, &o, None), "I am away.\n");
+        // A typed key right above an unmarked original stays.
+        let t = format!("ABCD-EFGH-JKMN-P\n{}", &quote["Hello Alice,\n\n".len()..]);
+        assert_eq!(fresh_text(&t, &o, None), "ABCD-EFGH-JKMN-P\n");
     }
 
     #[test]
@@ -1644,6 +1670,37 @@ mod tests {
                 t.elapsed()
             );
         }
+    }
+
+    #[test]
+    fn other_clients() {
+        let o = key_template();
+        let quote = "Hello Alice,\n\nExample Admin sent you a one-time key for alice@example.org at Example:\n\n    ABCD-EFGH-JKMN-P\n";
+        for header in [
+            // Zoho, ProtonMail, Mutt, Gmail rendering Outlook's bold labels, Outlook for Mac.
+            "---- On Tue, 24 Nov 2026 11:00:00 +0100 Example Admin <admin@example.org> wrote ---",
+            "------- Original Message -------\nOn Tuesday, November 24th, 2026 at 11:00, Example Admin <admin@example.org> wrote:",
+            "* Example Admin <admin@example.org> [2026-11-24 11:00]:",
+            "*From:* Example Admin [mailto:admin@example.org]\n*Sent:* Tuesday, November 24, 2026 11:00 AM\n*To:* Alice\n*Subject:* x",
+            "From: Example Admin <admin@example.org>\nDate: Tuesday, 24 November 2026 at 11:00\nTo: Alice <alice@example.org>\nSubject: x",
+            "De: Example Admin <admin@example.org>\nEnviado el: martes, 24 de noviembre de 2026 11:00\nPara: Alice\nAsunto: x",
+        ] {
+            for body in [quote.to_string(), quoted(quote)] {
+                let t = format!("typed\n\n{header}\n\n{body}");
+                assert_eq!(fresh_text(&t, &o, None), "typed\n\n", "{header}");
+            }
+        }
+        for html in [
+            "<div>typed</div><div class=\"yahoo_quoted\"><div>On Tuesday… wrote:</div><div>ABCD-EFGH-JKMN-P</div></div>",
+            "<p class=MsoNormal>typed</p><div style='border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm'><p><b>From:</b> x</p></div><p>ABCD-EFGH-JKMN-P</p>",
+            "<div>typed</div><div class=\"protonmail_quote\">ABCD-EFGH-JKMN-P</div>",
+        ] {
+            assert_eq!(html_to_text(html), "typed\n", "{html}");
+        }
+    }
+
+    fn quoted(text: &str) -> String {
+        text.lines().map(|l| format!("> {l}\n")).collect()
     }
 
     #[test]
