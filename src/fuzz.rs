@@ -11,9 +11,21 @@ use crate::{config, inbound, key, otp, recipients};
 
 /// A reply email: parse, look above the quote, extract codes.
 pub fn reply_message(data: &[u8]) {
-    if let Ok(reply) = inbound::parse(data) {
-        assert!(!reply.from.chars().any(char::is_control));
-        codes_in(&reply.fresh_text);
+    let policy = config::ReplyPolicy {
+        authserv_id: Some("mx.example.org".into()),
+    };
+    let original =
+        inbound::Original::from_templates(["Reply to this mail with the key to confirm"]);
+    for policy in [&config::ReplyPolicy::default(), &policy] {
+        if let Ok(inbound::Screened::Reply(reply)) = inbound::screen(data, policy, &original) {
+            assert!(!reply.from.chars().any(char::is_control));
+            codes_in(&reply.fresh_text);
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = inbound::parse_authentication_results(text);
+        let plain = inbound::html_to_text(text);
+        codes_in(&plain);
     }
     let text = String::from_utf8_lossy(data);
     let above = inbound::above_quote(&text);
@@ -23,15 +35,19 @@ pub fn reply_message(data: &[u8]) {
 
 fn codes_in(text: &str) {
     for digits in [6, 8] {
-        if let Some(c) = inbound::find_numeric_code(text, digits) {
+        for c in inbound::numeric_codes(text, digits) {
             assert_eq!(c.len(), digits);
             assert!(c.bytes().all(|b| b.is_ascii_digit()));
         }
     }
     for length in [10, 12, 16] {
-        if let Some(k) = inbound::find_key(text, length) {
-            assert_eq!(k.len(), length);
-            assert!(key::is_canonical(&k));
+        for k in inbound::keys(text, length).keys {
+            assert_eq!(
+                k.len(),
+                length + 1,
+                "random characters and the check symbol"
+            );
+            assert!(key::is_well_formed(&k));
         }
     }
 }

@@ -6,6 +6,8 @@
 //!   then verified for good: later codes keep verifying;
 //! - a TOTP time step accepted once is never accepted again, nor any step before it;
 //! - `max_attempts` consecutive wrong codes (replays included) lock the record;
+//! - a key whose check symbol does not match (a typo, see [`crate::key`]) is refused without
+//!   being compared and without counting as an attempt;
 //! - all of it is decided and written in one SQLite write transaction ([`Store::with_current`]).
 //!
 //! Refusals carry what the user needs to know and never the code itself.
@@ -42,6 +44,10 @@ pub enum Refusal {
     Revoked { recipient: String },
     #[error("the reply from {recipient} answers an older mail; a newer code was sent since")]
     AnswersOlderMail { recipient: String },
+    #[error(
+        "that is not the key sent to {recipient}: its check symbol does not match (a typo?); no attempt was counted"
+    )]
+    Mistyped { recipient: String },
 }
 
 impl Refusal {
@@ -56,7 +62,8 @@ impl Refusal {
             | Refusal::Expired { recipient }
             | Refusal::Locked { recipient }
             | Refusal::Revoked { recipient }
-            | Refusal::AnswersOlderMail { recipient } => recipient,
+            | Refusal::AnswersOlderMail { recipient }
+            | Refusal::Mistyped { recipient } => recipient,
         }
     }
 
@@ -72,11 +79,16 @@ impl Refusal {
             Refusal::Locked { .. } => "locked",
             Refusal::Revoked { .. } => "revoked",
             Refusal::AnswersOlderMail { .. } => "older-mail",
+            Refusal::Mistyped { .. } => "mistyped",
         }
     }
 
     pub fn exit_code(&self) -> u8 {
-        exit::REFUSED
+        match self {
+            // Bad input, decided before the record was looked at.
+            Refusal::Mistyped { .. } => exit::DATAERR,
+            _ => exit::REFUSED,
+        }
     }
 
     pub fn hint(&self) -> Option<String> {
@@ -95,6 +107,9 @@ impl Refusal {
             Refusal::AnswersOlderMail { .. } => {
                 Some("ask them to answer the newest mail, which carries the current code".into())
             }
+            Refusal::Mistyped { .. } => Some(
+                "copy the key from the mail again, with its last symbol (the check symbol)".into(),
+            ),
         }
     }
 }
@@ -240,6 +255,9 @@ fn decide(
     match rec.kind {
         CodeKind::Key => {
             let typed = key::normalise(code);
+            if !key::is_well_formed(typed.expose()) {
+                return refuse(Refusal::Mistyped { recipient: who() });
+            }
             if vault.key_matches(rec, typed.expose()) {
                 accept(None)
             } else {

@@ -195,6 +195,14 @@ private_key_file = "dkim.pem"
 # One line per mail sent (time, server, TLS, user, from, to, size, reply, exit code), as msmtp's logfile.
 [log]
 file = "securemail.log"
+
+# Believe a reply mail's From only when your receiving server vouches for it: the topmost
+# Authentication-Results header by authserv_id must show DMARC pass, or DKIM pass for the
+# From domain. Gmail's authserv_id is "mx.google.com"; OpenDKIM/OpenDMARC use their
+# AuthservID setting (by default the host name).
+[reply]
+require_authenticated = true
+authserv_id = "mx.google.com"
 "##;
 
 /// Keys `init` never sets: written commented, showing their default.
@@ -257,7 +265,7 @@ pub fn template(a: &Answers) -> String {
     if a.smtp.as_ref().is_none_or(|s| s.ca_file.is_none()) {
         off.push(("smtp", "ca_file"));
     }
-    let mut off_tables = vec![("dkim", ""), ("log", "")];
+    let mut off_tables = vec![("dkim", ""), ("log", ""), ("reply", "")];
     if a.smtp.is_none() {
         off_tables.push(("smtp", NO_SMTP));
     }

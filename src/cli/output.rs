@@ -49,13 +49,6 @@ impl Printer {
         }
     }
 
-    /// A prebuilt JSON value (only with `--json`). Transitional: prefer [`Printer::emit`].
-    pub fn json(&self, value: &serde_json::Value) {
-        if self.json {
-            println!("{value}");
-        }
-    }
-
     /// A line for people only (nothing with `--json`).
     pub fn human(&self, line: &str) {
         if !self.json {

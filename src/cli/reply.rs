@@ -6,12 +6,12 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::{Printer, value_or_prompt};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::inbound::{self, InboundError, MAX_MESSAGE_BYTES};
+use crate::inbound::{self, InboundError, MAX_MESSAGE_BYTES, Original, Screened, SetAside};
 use crate::mail::Recipient;
 use crate::store::Store;
 use crate::verify::{self, Accepted, Refusal, VerifyError};
@@ -45,13 +45,16 @@ pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<
     }
     if let Some(file) = args.message {
         let raw = read_message(&file)?;
+        let original = original(settings);
         let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-        let outcome = from_message(&mut store, settings, &raw);
+        let outcome = from_message(&mut store, settings, &original, &raw);
         return finish(out, None, outcome);
     }
     let to = value_or_prompt(args.to, "--to", "Recipient address")?;
     let to = Recipient::parse(&to, None)?;
     let code = value_or_prompt(args.code, "--code", "Code")?;
+    // What a paste brings along (a trailing newline, spaces) is not part of the code.
+    let code = code.trim();
     if code.chars().count() > 256 || code.chars().any(char::is_control) {
         return Err(Error::Input {
             message: "the code is not a one-time code (too long or has control characters)".into(),
@@ -61,7 +64,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<
         });
     }
     let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-    let outcome = verify::verify(&mut store, settings, &to.address, &code, unix_now())
+    let outcome = verify::verify(&mut store, settings, &to.address, code, unix_now())
         .map(Checked::Accepted)
         .map_err(Error::from);
     finish(out, None, outcome)
@@ -74,6 +77,27 @@ enum Checked {
     NoCode {
         from: String,
     },
+    /// Only key-shaped words whose check symbol is wrong: typos, never tried.
+    Mistyped {
+        from: String,
+    },
+    /// Several different codes: none is tried.
+    Ambiguous {
+        from: String,
+        count: usize,
+    },
+    /// An automatic or unauthenticated mail: not read for a code.
+    SetAside(SetAside),
+}
+
+/// What our mails say, from the configured templates, to recognise them in replies. A template
+/// that cannot be read only means less to recognise by (sending reports it).
+fn original(settings: &Settings) -> Original {
+    let sources: Vec<String> = ["key.txt", "key.html", "otp.txt", "otp.html"]
+        .iter()
+        .filter_map(|f| fs::read_to_string(settings.templates_dir.join(f)).ok())
+        .collect();
+    Original::from_templates(sources.iter().map(String::as_str))
 }
 
 /// Reads a message file (or stdin for `-`), refusing anything larger than the limit.
@@ -103,13 +127,22 @@ fn read_message(file: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// Verifies the code in a reply email.
-fn from_message(store: &mut Store, settings: &Settings, raw: &[u8]) -> Result<Checked, Error> {
-    let reply = inbound::parse(raw).map_err(|e| Error::Input {
+fn from_message(
+    store: &mut Store,
+    settings: &Settings,
+    original: &Original,
+    raw: &[u8],
+) -> Result<Checked, Error> {
+    let screened = inbound::screen(raw, &settings.reply, original).map_err(|e| Error::Input {
         message: e.to_string(),
         hint: Some(
             "pass the reply as a complete message (headers and body), e.g. an .eml file".into(),
         ),
     })?;
+    let reply = match screened {
+        Screened::Reply(r) => r,
+        Screened::SetAside(s) => return Ok(Checked::SetAside(s)),
+    };
     let Some(current) = store.current(&reply.from)? else {
         return Err(Error::Refused(Refusal::NoCode {
             recipient: reply.from,
@@ -131,19 +164,31 @@ fn from_message(store: &mut Store, settings: &Settings, raw: &[u8]) -> Result<Ch
             recipient: reply.from,
         }));
     }
-    let code = match current.kind {
+    let (codes, mistyped) = match current.kind {
         CodeKind::Otp => {
             let digits = current.otp.map_or(settings.otp.params.digits, |p| p.digits);
-            inbound::find_numeric_code(&reply.fresh_text, usize::from(digits))
+            (
+                inbound::numeric_codes(&reply.fresh_text, usize::from(digits)),
+                0,
+            )
         }
-        CodeKind::Key => inbound::find_key(&reply.fresh_text, settings.key.length),
+        CodeKind::Key => {
+            let found = inbound::keys(&reply.fresh_text, settings.key.length);
+            (found.keys, found.mistyped)
+        }
     };
-    let Some(code) = code else {
-        return Ok(Checked::NoCode { from: reply.from });
-    };
-    verify::verify(store, settings, &reply.from, &code, unix_now())
-        .map(Checked::Accepted)
-        .map_err(|e: VerifyError| e.into())
+    let from = reply.from;
+    match codes.as_slice() {
+        [] if mistyped > 0 => Ok(Checked::Mistyped { from }),
+        [] => Ok(Checked::NoCode { from }),
+        [code] => verify::verify(store, settings, &from, code, unix_now())
+            .map(Checked::Accepted)
+            .map_err(|e: VerifyError| e.into()),
+        several => Ok(Checked::Ambiguous {
+            from,
+            count: several.len(),
+        }),
+    }
 }
 
 fn accepted_text(a: &Accepted) -> &'static str {
@@ -155,40 +200,139 @@ fn accepted_text(a: &Accepted) -> &'static str {
 }
 
 /// Prints the outcome of one check and turns it into the command's result.
+/// `{"type":"reply",…}`: what one reply came to.
+#[derive(Serialize, Default)]
+#[serde(tag = "type", rename = "reply")]
+struct ReplyLine<'a> {
+    /// The Maildir message, with `--maildir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    /// `accepted`, `refused`, `no_code`, `mistyped`, `ambiguous`, `set_aside` or `malformed`.
+    outcome: &'static str,
+    /// For `accepted`: whether this first code confirmed a TOTP enrolment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_enrolment: Option<bool>,
+    /// Why it was refused, set aside or unreadable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// For `set_aside`: the Maildir folder it belongs in (`auto` or `unauthenticated`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    folder: Option<&'static str>,
+}
+
+/// `{"type":"summary","command":"reply",…}`: the counts of a Maildir run.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "summary")]
+struct SummaryLine {
+    command: &'static str,
+    accepted: usize,
+    refused: usize,
+    malformed: usize,
+    auto: usize,
+    unauthenticated: usize,
+}
+
 fn finish(out: Printer, file: Option<&str>, outcome: Result<Checked, Error>) -> Result<(), Error> {
-    let mut v = json!({});
-    if let Some(f) = file {
-        v["file"] = json!(f);
-    }
+    let line = |outcome: &'static str| ReplyLine {
+        file,
+        outcome,
+        ..ReplyLine::default()
+    };
     match outcome {
         Ok(Checked::Accepted(a)) => {
             let prefix = file.map(|f| format!("{f}: ")).unwrap_or_default();
-            out.human(&format!(
-                "{prefix}accepted: {} — {}",
-                a.recipient,
-                accepted_text(&a)
-            ));
-            v["recipient"] = json!(a.recipient);
-            v["kind"] = json!(a.kind.as_str());
-            v["result"] = json!("accepted");
-            v["confirmed_enrolment"] = json!(a.kind == CodeKind::Otp && a.first);
-            out.json(&v);
+            let v = ReplyLine {
+                recipient: Some(a.recipient.clone()),
+                kind: Some(a.kind.as_str()),
+                confirmed_enrolment: Some(a.kind == CodeKind::Otp && a.first),
+                ..line("accepted")
+            };
+            out.emit(&v, || {
+                Some(format!(
+                    "{prefix}accepted: {} — {}",
+                    a.recipient,
+                    accepted_text(&a)
+                ))
+            });
             Ok(())
         }
         Ok(Checked::NoCode { from }) => {
-            v["recipient"] = json!(from);
-            v["result"] = json!("no-code");
-            out.json(&v);
+            out.emit(
+                &ReplyLine {
+                    recipient: Some(from.clone()),
+                    ..line("no_code")
+                },
+                || None,
+            );
             Err(Error::Input {
                 message: format!("no code found in the reply from {from} (above the quoted text)"),
                 hint: Some("the reply must contain the code the app shows, or the key, above the quoted original".into()),
             })
         }
+        Ok(Checked::Mistyped { from }) => {
+            out.emit(
+                &ReplyLine {
+                    recipient: Some(from.clone()),
+                    ..line("mistyped")
+                },
+                || None,
+            );
+            Err(Error::Input {
+                message: format!(
+                    "the key in the reply from {from} is mistyped (its check symbol does not match); no attempt was counted"
+                ),
+                hint: Some("ask them to copy the key from the mail again".into()),
+            })
+        }
+        Ok(Checked::Ambiguous { from, count }) => {
+            out.emit(
+                &ReplyLine {
+                    recipient: Some(from.clone()),
+                    ..line("ambiguous")
+                },
+                || None,
+            );
+            Err(Error::Input {
+                message: format!(
+                    "the reply from {from} holds {count} different codes; none was tried (no attempt was counted)"
+                ),
+                hint: Some("ask them to reply with only the current code".into()),
+            })
+        }
+        Ok(Checked::SetAside(s)) => {
+            let v = ReplyLine {
+                folder: Some(s.folder()),
+                reason: Some(s.why().to_string()),
+                ..line("set_aside")
+            };
+            out.emit(&v, || None);
+            let hint = match s {
+                SetAside::Automatic { .. } => {
+                    "auto-replies and bounces are never checked; wait for the person's own reply"
+                }
+                SetAside::Unauthenticated { .. } => {
+                    "only a mail with one From mailbox (and, with [reply] require_authenticated, passing DMARC or aligned DKIM) is checked"
+                }
+            };
+            Err(Error::Input {
+                message: format!(
+                    "set aside, not checked (no attempt was counted): {}",
+                    s.why()
+                ),
+                hint: Some(hint.into()),
+            })
+        }
         Err(Error::Refused(r)) => {
-            v["recipient"] = json!(r.recipient());
-            v["result"] = json!("refused");
-            v["reason"] = json!(r.reason());
-            out.json(&v);
+            let v = ReplyLine {
+                recipient: Some(r.recipient().to_string()),
+                reason: Some(r.reason().to_string()),
+                ..line("refused")
+            };
+            out.emit(&v, || None);
             Err(Error::Refused(r))
         }
         Err(e) => Err(e),
@@ -197,11 +341,11 @@ fn finish(out: Printer, file: Option<&str>, outcome: Result<Checked, Error>) -> 
 
 /// Processes every message in `dir/new` once: each is moved to `dir/cur` before it is checked
 /// (so neither a rerun nor a second process counts it twice); unreadable ones go to
-/// `dir/malformed`.
+/// `dir/malformed`, auto-replies and bounces to `dir/auto`, mails whose sender cannot be told
+/// (several From, failed authentication) to `dir/unauthenticated`.
 fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
     let new = dir.join("new");
     let cur = dir.join("cur");
-    let malformed = dir.join("malformed");
     let io = |path: &Path, e: std::io::Error| Error::Input {
         message: format!(
             "cannot use the Maildir {}: {}",
@@ -219,8 +363,9 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
         .collect();
     names.sort();
     fs::create_dir_all(&cur).map_err(|e| io(&cur, e))?;
+    let original = original(settings);
     let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-    let (mut ok, mut refused_n, mut bad) = (0, 0, 0);
+    let mut n = Tally::default();
     for name in names {
         let base = name.split(":2,").next().unwrap_or(&name).to_string();
         let claimed = cur.join(format!("{base}:2,S"));
@@ -230,45 +375,102 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io(&new.join(&name), e)),
         }
-        let outcome =
-            read_message(&claimed).and_then(|raw| from_message(&mut store, settings, &raw));
-        let unreadable = matches!(&outcome, Err(Error::Input { .. }))
-            && !matches!(&outcome, Err(Error::Input { message, .. }) if message.starts_with("no code found"));
-        if unreadable {
-            bad += 1;
-            let aside = move_aside(&claimed, &malformed, &base);
-            if let Err(Error::Input { message, .. }) = &outcome {
+        let outcome = read_message(&claimed)
+            .and_then(|raw| from_message(&mut store, settings, &original, &raw));
+        match outcome {
+            // Only reading and parsing fail with Input; what was read but not usable is Ok.
+            Err(Error::Input { message, .. }) => {
+                n.malformed += 1;
+                let aside = move_aside(&claimed, &dir.join("malformed"), &base);
                 out.human(&format!(
                     "{name}: malformed: {message} (moved to {})",
                     aside.display()
                 ));
-                out.json(&json!({ "file": name, "result": "malformed", "error": message }));
+                let v = ReplyLine {
+                    file: Some(&name),
+                    reason: Some(message),
+                    ..ReplyLine::default()
+                };
+                out.emit(
+                    &ReplyLine {
+                        outcome: "malformed",
+                        ..v
+                    },
+                    || None,
+                );
             }
-            continue;
-        }
-        match finish(out, Some(&name), outcome) {
-            Ok(()) => ok += 1,
-            Err(Error::Refused(r)) => {
-                refused_n += 1;
-                out.human(&format!("{name}: refused: {r}"));
+            Ok(Checked::SetAside(s)) => {
+                set_aside(out, &mut n, &name, &claimed, &dir.join(s.folder()), &s)
             }
-            Err(Error::Input { message, .. }) => {
-                refused_n += 1;
-                out.human(&format!("{name}: {message}"));
-            }
-            Err(e) => return Err(e),
+            outcome => match finish(out, Some(&name), outcome) {
+                Ok(()) => n.accepted += 1,
+                Err(Error::Refused(r)) => {
+                    n.refused += 1;
+                    out.human(&format!("{name}: refused: {r}"));
+                }
+                Err(Error::Input { message, .. }) => {
+                    n.refused += 1;
+                    out.human(&format!("{name}: {message}"));
+                }
+                Err(e) => return Err(e),
+            },
         }
     }
-    out.json(&json!({ "summary": { "accepted": ok, "refused": refused_n, "malformed": bad } }));
-    out.human(&format!(
-        "{ok} accepted, {refused_n} refused, {bad} malformed"
-    ));
+    let summary = SummaryLine {
+        command: "reply",
+        accepted: n.accepted,
+        refused: n.refused,
+        malformed: n.malformed,
+        auto: n.automatic,
+        unauthenticated: n.unauthenticated,
+    };
+    out.emit(&summary, || {
+        Some(format!(
+            "{} accepted, {} refused, {} malformed, {} set aside as automatic, {} set aside as unauthenticated",
+            n.accepted, n.refused, n.malformed, n.automatic, n.unauthenticated
+        ))
+    });
     Ok(())
 }
 
-fn move_aside(claimed: &Path, malformed: &Path, base: &str) -> PathBuf {
-    let target = malformed.join(base);
-    if fs::create_dir_all(malformed).is_ok() && fs::rename(claimed, &target).is_ok() {
+/// Moves a set-aside message out of cur/ into its folder, and reports it.
+fn set_aside(out: Printer, n: &mut Tally, name: &str, claimed: &Path, folder: &Path, s: &SetAside) {
+    if matches!(s, SetAside::Automatic { .. }) {
+        n.automatic += 1;
+    } else {
+        n.unauthenticated += 1;
+    }
+    let base = name.split(":2,").next().unwrap_or(name);
+    let aside = move_aside(claimed, folder, base);
+    let v = ReplyLine {
+        file: Some(name),
+        outcome: "set_aside",
+        folder: Some(s.folder()),
+        reason: Some(s.why().to_string()),
+        ..ReplyLine::default()
+    };
+    out.emit(&v, || {
+        Some(format!(
+            "{name}: set aside: {} (moved to {})",
+            s.why(),
+            aside.display()
+        ))
+    });
+}
+
+/// What a Maildir run did with its messages.
+#[derive(Default)]
+struct Tally {
+    accepted: usize,
+    refused: usize,
+    malformed: usize,
+    automatic: usize,
+    unauthenticated: usize,
+}
+
+fn move_aside(claimed: &Path, folder: &Path, base: &str) -> PathBuf {
+    let target = folder.join(base);
+    if fs::create_dir_all(folder).is_ok() && fs::rename(claimed, &target).is_ok() {
         target
     } else {
         claimed.to_path_buf()

@@ -24,6 +24,14 @@ pub(super) struct RawConfig {
     pub(super) dkim: Option<Spanned<RawDkim>>,
     #[serde(default)]
     pub(super) log: RawLog,
+    pub(super) reply: Option<Spanned<RawReply>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReply {
+    pub(super) require_authenticated: Option<Spanned<bool>>,
+    pub(super) authserv_id: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -93,6 +93,15 @@ pub struct DkimSettings {
     pub private_key_file: PathBuf,
 }
 
+/// `[reply]`, checked: whose reply mails are believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyPolicy {
+    /// When set, a reply counts only if the topmost `Authentication-Results` header written by
+    /// this authentication service (RFC 8601 authserv-id, lower case) shows DMARC pass, or DKIM
+    /// pass for a domain aligned with the From address.
+    pub authserv_id: Option<String>,
+}
+
 /// `[sender]`, checked.
 #[derive(Debug, Clone)]
 pub struct SenderSettings {
@@ -119,6 +128,7 @@ pub struct Settings {
     pub dkim: Option<DkimSettings>,
     /// msmtp-style log of every send, when `[log] file` is set.
     pub log_file: Option<PathBuf>,
+    pub reply: ReplyPolicy,
 }
 
 /// Largest configuration file read.

@@ -128,6 +128,12 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         .map(|f| path_value(&r, Some(f), "[log] file", "").map(|p| resolve(&p)))
         .transpose()?;
 
+    let reply = raw
+        .reply
+        .map(|t| check_reply(&r, t))
+        .transpose()?
+        .unwrap_or_default();
+
     Ok(Settings {
         config_path: path.to_path_buf(),
         sender,
@@ -141,7 +147,57 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         max_attempts: max_attempts as u32,
         dkim,
         log_file,
+        reply,
     })
+}
+
+fn check_reply(r: &Reporter<'_>, raw: Spanned<RawReply>) -> Result<ReplyPolicy, ConfigError> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let required = raw
+        .require_authenticated
+        .as_ref()
+        .is_some_and(|v| *v.get_ref());
+    let id = match raw.authserv_id {
+        None => None,
+        Some(v) => {
+            let id = v.get_ref().trim().to_ascii_lowercase();
+            // RFC 8601 authserv-id: a `value` (token or quoted-string); in practice a host name.
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            {
+                return Err(r.at(
+                    &v,
+                    format!("[reply] authserv_id = {:?} is not a host name", v.get_ref()),
+                    "use the name your receiving server writes first in Authentication-Results, \
+                     e.g. \"mx.google.com\" for Gmail",
+                ));
+            }
+            Some(id)
+        }
+    };
+    if !required {
+        return Ok(ReplyPolicy { authserv_id: None });
+    }
+    match id {
+        Some(id) => Ok(ReplyPolicy {
+            authserv_id: Some(id),
+        }),
+        None => Err(r.error(
+            Some(
+                raw.require_authenticated
+                    .map_or(span, |v| v.span()),
+            ),
+            "[reply] require_authenticated = true needs authserv_id".into(),
+            Some(
+                "set authserv_id to the name your receiving server writes in Authentication-Results \
+                 (Gmail: \"mx.google.com\"; OpenDKIM/OpenDMARC: their AuthservID, by default the host name)"
+                    .into(),
+            ),
+        )),
+    }
 }
 
 fn check_dkim(
@@ -783,6 +839,48 @@ mod tests {
     fn bad_mailbox_is_reported_at_value() {
         let e = parse_str("[sender]\nfrom = \"not an address\"\n").unwrap_err();
         assert_eq!(e.at, Some(Position { line: 2, column: 8 }));
+    }
+
+    #[test]
+    fn reply_policy() {
+        let s = parse_str(MIN).unwrap();
+        assert_eq!(s.reply, ReplyPolicy::default());
+        let s = parse_str(&format!(
+            "{MIN}[reply]\nrequire_authenticated = true\nauthserv_id = \"MX.Google.com\"\n"
+        ))
+        .unwrap();
+        assert_eq!(s.reply.authserv_id.as_deref(), Some("mx.google.com"));
+        let s = parse_str(&format!(
+            "{MIN}[reply]\nrequire_authenticated = false\nauthserv_id = \"mx.example.org\"\n"
+        ))
+        .unwrap();
+        assert_eq!(s.reply.authserv_id, None, "not required: not checked");
+        let e = parse_str(&format!("{MIN}[reply]\nrequire_authenticated = true\n")).unwrap_err();
+        assert_eq!(
+            e.at,
+            Some(Position {
+                line: 4,
+                column: 25
+            })
+        );
+        assert!(e.message.contains("needs authserv_id"), "{}", e.message);
+        let e = parse_str(&format!(
+            "{MIN}[reply]\nrequire_authenticated = true\nauthserv_id = \"a b\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.at,
+            Some(Position {
+                line: 5,
+                column: 15
+            })
+        );
+        let e = parse_str(&format!("{MIN}[reply]\nrequire = true\n")).unwrap_err();
+        assert!(
+            e.message.contains("unknown key `require` in [reply]"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@
 use std::fmt;
 
 use lettre::Message;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
 use super::dkim::Signer;
@@ -88,6 +88,7 @@ impl Kit {
                     "Date",
                     "Message-ID",
                     "MIME-Version",
+                    "Auto-Submitted",
                 ];
                 if settings.sender.reply_to.is_some() {
                     headers.push("Reply-To");
@@ -143,7 +144,13 @@ pub fn assemble(parts: Parts<'_>) -> Result<Mail, MailError> {
         .from(sender.from.clone())
         .to(to.clone())
         .subject(subject)
-        .user_agent(format!("securemail/{}", env!("CARGO_PKG_VERSION")));
+        .user_agent(format!("securemail/{}", env!("CARGO_PKG_VERSION")))
+        // RFC 3834: a machine wrote this mail, so vacation responders must not answer it (and an
+        // answer that does come anyway says so, and is set aside by `reply`).
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ));
     if let Some(r) = &sender.reply_to {
         builder = builder.reply_to(r.clone());
     }

@@ -601,7 +601,34 @@ fn max_attempts_holds_under_100_concurrent_wrong_guesses() {
     env.run(&["send", "--key", "--to", "a@example.org"])
         .expect(0);
     let key = decode_mail(&std::fs::read(env.outbox().pop().unwrap()).unwrap()).qr;
-    let guesses: Vec<String> = (0..100).map(|i| format!("{i:04}-WRNG-GESS")).collect();
+    // Mistyped keys (a wrong check symbol) are refused before the record is looked at: however
+    // many, they cost nothing.
+    let typos: Vec<String> = (0..20)
+        .map(|i| {
+            format!(
+                "{i:04}-WRNG-GESS-{}",
+                if support::crockford_check(&format!("{i:04}WRNGGESS")) == '0' {
+                    '1'
+                } else {
+                    '0'
+                }
+            )
+        })
+        .collect();
+    for r in spawn_replies(&env, "a@example.org", &typos) {
+        r.expect(65);
+        assert!(
+            r.stderr().contains("check symbol does not match"),
+            "{}",
+            r.stderr()
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(env.run(&["--json", "status"]).stdout().trim()).unwrap();
+    assert_eq!(v["attempts"], 0, "typos cost no attempt");
+    let guesses: Vec<String> = (0..100)
+        .map(|i| support::well_formed_key(&format!("{i:04}-WRNG-GESS")))
+        .collect();
     let runs = spawn_replies(&env, "a@example.org", &guesses);
     let wrong = runs
         .iter()

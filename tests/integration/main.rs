@@ -12,6 +12,7 @@ mod operator;
 mod outbox;
 mod replies;
 mod reply;
+mod reply_table;
 mod send;
 mod structure;
 mod tls_refusals;

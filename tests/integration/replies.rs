@@ -260,7 +260,7 @@ fn message_from_stdin() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["result"], "accepted");
+    assert_eq!(v["outcome"], "accepted");
     assert_eq!(v["recipient"], "hal@example.org");
 }
 
@@ -291,7 +291,7 @@ fn maildir_processes_each_message_once() {
             &id(&mid_b),
             "text/plain",
             "7bit",
-            "AAAA-BBBB-CCCC\r\n",
+            &format!("{}\r\n", support::well_formed_key("AAAA-BBBB-CCCC")),
         ),
     );
     put(
@@ -326,7 +326,9 @@ fn maildir_processes_each_message_once() {
         "{out}"
     );
     assert!(
-        out.ends_with("1 accepted, 2 refused, 1 malformed\n"),
+        out.ends_with(
+            "1 accepted, 2 refused, 1 malformed, 0 set aside as automatic, 0 set aside as unauthenticated\n"
+        ),
         "{out}"
     );
 
@@ -342,7 +344,10 @@ fn maildir_processes_each_message_once() {
     // A second run finds nothing new and counts nothing again.
     let r = env.run(&["reply", "--maildir", "Maildir"]);
     r.expect(0);
-    assert_eq!(r.stdout(), "0 accepted, 0 refused, 0 malformed\n");
+    assert_eq!(
+        r.stdout(),
+        "0 accepted, 0 refused, 0 malformed, 0 set aside as automatic, 0 set aside as unauthenticated\n"
+    );
     let st = env.run(&["--json", "status", "--to", "ben@example.org"]);
     let v: serde_json::Value = serde_json::from_str(st.stdout().trim()).unwrap();
     assert_eq!(v["attempts"], 1, "the wrong reply counted once");

@@ -89,7 +89,7 @@ fn json_reports_the_outcome() {
     ]);
     r.expect(0);
     let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
-    assert_eq!(v["result"], "accepted");
+    assert_eq!(v["outcome"], "accepted");
     assert_eq!(v["confirmed_enrolment"], true);
     let r = env.run(&[
         "--json",
@@ -108,7 +108,7 @@ fn json_reports_the_outcome() {
         (error["type"].as_str(), error["exit"].as_u64()),
         (Some("error"), Some(1))
     );
-    assert_eq!(v["result"], "refused");
+    assert_eq!(v["outcome"], "refused");
     assert_eq!(v["reason"], "replayed");
 }
 

@@ -82,14 +82,26 @@ fn key_over_starttls() {
     );
     let mail = decode_mail(&received.data);
     assert_eq!(mail.subject, "Your one-time key for Example");
+    // RFC 3834: marked as written by a machine, so that vacation responders stay quiet.
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&received.data[..])
+        .unwrap();
+    assert_eq!(
+        parsed.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated")
+    );
     // The QR carries the key shown in the text part.
     let key = mail.qr.clone();
-    assert_eq!(key.len(), 14, "{key}");
+    // 12 random characters and the check symbol, grouped by four.
+    assert_eq!(key.len(), 16, "{key}");
     assert!(mail.text.contains(&key), "{}", mail.text);
+    let (data, check) = key.split_at(15);
+    let data = data.trim_end_matches('-');
     assert!(
-        key.chars()
+        data.chars()
             .all(|c| c == '-' || "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(c))
     );
+    assert_eq!(check, support::crockford_check(data).to_string());
     // Typed back in lower case without dashes, it still verifies.
     let typed = key.replace('-', " ").to_lowercase();
     env.run(&["reply", "--to", "alice@example.org", "--code", &typed])

@@ -468,3 +468,20 @@ pub fn run_on_tty(env: &Env, args: &str, input: &str) -> Run {
     drop(child.stdin.take());
     Run(child.wait_with_output().unwrap())
 }
+
+/// Crockford's base-32 check symbol (value mod 37), written here so that the tests do not trust
+/// securemail's.
+pub fn crockford_check(data: &str) -> char {
+    const DIGITS: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    const CHECK: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U";
+    let rem = data.chars().filter(|&c| c != '-').fold(0usize, |r, c| {
+        (r * 32 + DIGITS.find(c).expect("base-32 digit")) % 37
+    });
+    CHECK.as_bytes()[rem] as char
+}
+
+/// A well-formed key (right check symbol) made of `data` (dashes as printed), e.g. a wrong guess.
+pub fn well_formed_key(data: &str) -> String {
+    let check = crockford_check(data);
+    format!("{data}-{check}")
+}
