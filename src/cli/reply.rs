@@ -28,7 +28,7 @@ pub struct ReplyArgs {
     /// A reply email to verify: an RFC 5322 file, or - to read it from stdin (for an MDA).
     #[arg(long, value_name = "FILE", conflicts_with = "maildir")]
     pub message: Option<PathBuf>,
-    /// Verify every message in DIR/new of a Maildir, moving each to DIR/cur once handled.
+    /// Verify every message in DIR/new of a Maildir, moving each to DIR/cur once its verdict is recorded.
     #[arg(long, value_name = "DIR")]
     pub maildir: Option<PathBuf>,
 }
@@ -45,8 +45,8 @@ pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<
     }
     if let Some(file) = args.message {
         let raw = read_message(&file)?;
-        let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-        let outcome = from_message(&mut store, settings, &raw);
+        let mut store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
+        let outcome = from_message(store.as_mut(), settings, &raw);
         return finish(out, None, outcome);
     }
     let to = value_or_prompt(args.to, "--to", "Recipient address")?;
@@ -60,7 +60,14 @@ pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<
             ),
         });
     }
-    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
+    // No store: no code was ever issued, and none is created.
+    let Some(mut store) = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?
+    else {
+        let none = Refusal::NoCode {
+            recipient: to.address,
+        };
+        return finish(out, None, Err(Error::Refused(none)));
+    };
     let outcome = verify::verify(&mut store, settings, &to.address, &code, unix_now())
         .map(Checked::Accepted)
         .map_err(Error::from);
@@ -102,14 +109,23 @@ fn read_message(file: &Path) -> Result<Vec<u8>, Error> {
     Ok(raw)
 }
 
-/// Verifies the code in a reply email.
-fn from_message(store: &mut Store, settings: &Settings, raw: &[u8]) -> Result<Checked, Error> {
+/// Verifies the code in a reply email. `store` is `None` when no store exists yet.
+fn from_message(
+    store: Option<&mut Store>,
+    settings: &Settings,
+    raw: &[u8],
+) -> Result<Checked, Error> {
     let reply = inbound::parse(raw).map_err(|e| Error::Input {
         message: e.to_string(),
         hint: Some(
             "pass the reply as a complete message (headers and body), e.g. an .eml file".into(),
         ),
     })?;
+    let Some(store) = store else {
+        return Err(Error::Refused(Refusal::NoCode {
+            recipient: reply.from,
+        }));
+    };
     let Some(current) = store.current(&reply.from)? else {
         return Err(Error::Refused(Refusal::NoCode {
             recipient: reply.from,
@@ -195,48 +211,40 @@ fn finish(out: Printer, file: Option<&str>, outcome: Result<Checked, Error>) -> 
     }
 }
 
-/// Processes every message in `dir/new` once: each is moved to `dir/cur` before it is checked
-/// (so neither a rerun nor a second process counts it twice); unreadable ones go to
-/// `dir/malformed`.
+/// Processes every message in `dir/new` once. A message leaves `new/` only once its verdict is
+/// committed: then it moves to `dir/cur` (flag `S`), or to `dir/malformed` if it is not a mail.
+/// A failure that is not a verdict (a busy store: exit 75) ends the run and leaves the message
+/// for the next one. One run at a time per Maildir (see [`lock_maildir`]), so that no message
+/// is checked twice.
 fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
     let new = dir.join("new");
     let cur = dir.join("cur");
     let malformed = dir.join("malformed");
-    let io = |path: &Path, e: std::io::Error| Error::Input {
-        message: format!(
-            "cannot use the Maildir {}: {}",
-            path.display(),
-            crate::io_reason(&e)
-        ),
-        hint: Some("--maildir takes a directory holding new/ and cur/".into()),
-    };
+    let _lock = lock_maildir(dir)?;
     let mut names: Vec<String> = fs::read_dir(&new)
-        .map_err(|e| io(&new, e))?
+        .map_err(|e| maildir_error(&new, e))?
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| !n.starts_with('.'))
         .collect();
     names.sort();
-    fs::create_dir_all(&cur).map_err(|e| io(&cur, e))?;
-    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
+    fs::create_dir_all(&cur).map_err(|e| maildir_error(&cur, e))?;
+    let mut store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
     let (mut ok, mut refused_n, mut bad) = (0, 0, 0);
     for name in names {
         let base = name.split(":2,").next().unwrap_or(&name).to_string();
-        let claimed = cur.join(format!("{base}:2,S"));
-        match fs::rename(new.join(&name), &claimed) {
-            Ok(()) => {}
-            // Another process took it first.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(&new.join(&name), e)),
+        let path = new.join(&name);
+        if fs::symlink_metadata(&path).is_err() {
+            continue; // a mail client took it meanwhile
         }
         let outcome =
-            read_message(&claimed).and_then(|raw| from_message(&mut store, settings, &raw));
+            read_message(&path).and_then(|raw| from_message(store.as_mut(), settings, &raw));
         let unreadable = matches!(&outcome, Err(Error::Input { .. }))
             && !matches!(&outcome, Err(Error::Input { message, .. }) if message.starts_with("no code found"));
         if unreadable {
             bad += 1;
-            let aside = move_aside(&claimed, &malformed, &base);
+            let aside = move_aside(&path, &malformed, &base);
             if let Err(Error::Input { message, .. }) = &outcome {
                 out.human(&format!(
                     "{name}: malformed: {message} (moved to {})",
@@ -246,6 +254,13 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
             }
             continue;
         }
+        // Accepted, refused, no code: a verdict, committed. Anything else stays in new/.
+        let outcome = match outcome {
+            Err(e) if !matches!(e, Error::Refused(_) | Error::Input { .. }) => return Err(e),
+            o => o,
+        };
+        let done = cur.join(format!("{base}:2,S"));
+        fs::rename(&path, &done).map_err(|e| maildir_error(&path, e))?;
         match finish(out, Some(&name), outcome) {
             Ok(()) => ok += 1,
             Err(Error::Refused(r)) => {
@@ -266,11 +281,43 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-fn move_aside(claimed: &Path, malformed: &Path, base: &str) -> PathBuf {
+fn maildir_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Input {
+        message: format!(
+            "cannot use the Maildir {}: {}",
+            path.display(),
+            crate::io_reason(&e)
+        ),
+        hint: Some("--maildir takes a directory holding new/ and cur/".into()),
+    }
+}
+
+/// An exclusive lock on the Maildir for the whole run (`DIR/.securemail-reply.lock`): a second
+/// `reply --maildir` on it waits, so that no message is checked twice although each stays in
+/// `new/` until its verdict is committed.
+fn lock_maildir(dir: &Path) -> Result<fs::File, Error> {
+    let path = dir.join(".securemail-reply.lock");
+    let file = crate::files::open(&path, fs::OpenOptions::new().write(true), true)
+        .map_err(|e| maildir_error(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "securemail: waiting for another securemail reply to finish with {}",
+                dir.display()
+            );
+            file.lock().map_err(|e| maildir_error(&path, e))?;
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(maildir_error(&path, e)),
+    }
+    Ok(file)
+}
+
+fn move_aside(path: &Path, malformed: &Path, base: &str) -> PathBuf {
     let target = malformed.join(base);
-    if fs::create_dir_all(malformed).is_ok() && fs::rename(claimed, &target).is_ok() {
+    if fs::create_dir_all(malformed).is_ok() && fs::rename(path, &target).is_ok() {
         target
     } else {
-        claimed.to_path_buf()
+        path.to_path_buf()
     }
 }
