@@ -53,7 +53,10 @@ fn custody_error(r: &support::Run, what: &str) {
         err.starts_with(&format!("securemail: error: {what}")),
         "{err}"
     );
-    assert!(err.contains("securemail.db") && err.contains("securemail.key"), "{err}");
+    assert!(
+        err.contains("securemail.db") && err.contains("securemail.key"),
+        "{err}"
+    );
     assert!(err.contains("\nhint: restore "), "{err}");
     assert!(err.contains("move ") && err.contains(" aside"), "{err}");
 }
@@ -103,7 +106,11 @@ fn another_stores_key_file_is_an_error() {
     std::fs::copy(other.path("securemail.key"), env.path("securemail.key")).unwrap();
     let r = env.run(&["status"]);
     custody_error(&r, "the key file ");
-    assert!(r.stderr().contains("is not the one of the store"), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("is not the one of the store"),
+        "{}",
+        r.stderr()
+    );
     custody_error(
         &env.run(&["reply", "--to", "a@example.org", "--code", &key]),
         "the key file ",
@@ -128,7 +135,11 @@ fn status_shows_the_key_id() {
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
     let human = env.run(&["status"]).stdout();
     assert!(
-        human.lines().next().unwrap().ends_with(&format!("(key id {id})")),
+        human
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(&format!("(key id {id})")),
         "{human}"
     );
     // Another store has another key, so another id.
@@ -145,7 +156,11 @@ fn read_only_commands_on_a_fresh_directory_create_nothing() {
     let before = listing(&env);
     let r = env.run(&["status"]);
     r.expect(0);
-    assert!(r.stdout().ends_with("no codes issued yet\n"), "{}", r.stdout());
+    assert!(
+        r.stdout().ends_with("no codes issued yet\n"),
+        "{}",
+        r.stdout()
+    );
     let r = env.run(&["--json", "status"]);
     r.expect(0);
     let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
@@ -289,7 +304,11 @@ fn concurrent_maildir_runs_check_each_message_once() {
     let mut refused = 0;
     for child in runs {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let summary: serde_json::Value =
             serde_json::from_str(text.lines().last().unwrap()).unwrap();
@@ -405,7 +424,11 @@ fn a_linked_key_file_is_refused_and_its_target_untouched() {
     // And beside a populated store.
     let env = Env::new("");
     send_key(&env, "a@example.org");
-    let victim = Victim::new(&env, "victim.key", &std::fs::read(env.path("securemail.key")).unwrap());
+    let victim = Victim::new(
+        &env,
+        "victim.key",
+        &std::fs::read(env.path("securemail.key")).unwrap(),
+    );
     std::fs::remove_file(env.path("securemail.key")).unwrap();
     symlink(&victim.path, env.path("securemail.key")).unwrap();
     refused_link(&env.run(&["status"]), "securemail.key");
