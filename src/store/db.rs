@@ -116,6 +116,7 @@ impl Store {
                 return Err(StoreError::KeyMissing {
                     db: path.to_path_buf(),
                     key: key_file_path(path),
+                    recorded,
                 });
             }
             None if create => Vault::create(path)?,

@@ -25,8 +25,13 @@ pub enum StoreError {
     KeyFile { path: PathBuf, reason: String },
     #[error("the store key file {} is readable by others (mode {mode:o})", path.display())]
     KeyFileOpen { path: PathBuf, mode: u32 },
-    #[error("the store {} has records but its key file {} is missing", db.display(), key.display())]
-    KeyMissing { db: PathBuf, key: PathBuf },
+    #[error("the key file {} of the store {} is missing{}", key.display(), db.display(),
+        recorded.as_ref().map(|id| format!(" (the store's key id is {id})")).unwrap_or_default())]
+    KeyMissing {
+        db: PathBuf,
+        key: PathBuf,
+        recorded: Option<String>,
+    },
     #[error("the key file {} (key id {found}) is not the one of the store {} (key id {recorded})", key.display(), db.display())]
     KeyMismatch {
         db: PathBuf,
@@ -63,7 +68,7 @@ impl StoreError {
             StoreError::Sqlite { .. } => return None,
             StoreError::KeyFile { .. } => "the key file must hold the 32 bytes securemail wrote; restore it from a backup (without it no stored code verifies)".into(),
             StoreError::KeyFileOpen { path, .. } => format!("chmod 600 {}", path.display()),
-            StoreError::KeyMissing { db, key } => format!(
+            StoreError::KeyMissing { db, key, .. } => format!(
                 "restore {} from your backup: without it no code issued so far can be checked. \
                  To start over instead, move {} aside (every code issued so far stops working)",
                 key.display(),

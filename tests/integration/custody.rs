@@ -68,12 +68,12 @@ fn a_deleted_key_file_is_an_error_and_nothing_is_created() {
     std::fs::remove_file(env.path("securemail.key")).unwrap();
     let before = listing(&env);
 
-    let missing = "the store ";
+    let missing = "the key file ";
     custody_error(&env.run(&["status"]), missing);
     assert!(
         env.run(&["status"])
             .stderr()
-            .contains("has records but its key file"),
+            .contains(" is missing (the store's key id is "),
     );
     custody_error(
         &env.run(&["reply", "--to", "a@example.org", "--code", &key]),
@@ -212,7 +212,9 @@ fn a_schema_1_store_records_its_key_when_migrated() {
     downgrade();
     let saved = std::fs::read(env.path("securemail.key")).unwrap();
     std::fs::remove_file(env.path("securemail.key")).unwrap();
-    custody_error(&env.run(&["status"]), "the store ");
+    let r = env.run(&["status"]);
+    custody_error(&r, "the key file ");
+    assert!(r.stderr().contains(" is missing\n"), "{}", r.stderr());
     assert!(!env.path("securemail.key").exists());
     std::fs::write(env.path("securemail.key"), saved).unwrap();
     std::fs::set_permissions(
