@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod exit;
+pub mod files;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod inbound;

@@ -6,12 +6,11 @@
 //! ```
 //!
 //! Never a code, secret or password: only envelope data and the server's reply. The file is
-//! created 0600 and opened for appending; each line is one `write`, so concurrent runs do not
+//! created 0600 (its directory 0700) and opened for appending, never through a link; each line is one `write`, so concurrent runs do not
 //! interleave within a line.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -54,15 +53,8 @@ impl SendLog {
             path: path.to_path_buf(),
             reason: crate::io_reason(&e),
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(err)?;
+        crate::files::create_parent_dirs(path).map_err(err)?;
+        let file = crate::files::open(path, OpenOptions::new().append(true), true).map_err(err)?;
         Ok(SendLog {
             file,
             path: path.to_path_buf(),

@@ -3,7 +3,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::error::Error;
@@ -24,16 +23,9 @@ impl SendLock {
                 reason: crate::io_reason(&e),
             })
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
+        crate::files::create_parent_dirs(&path).map_err(io)?;
+        // Never through a link: the file is truncated below.
+        let mut file = crate::files::open(&path, OpenOptions::new().read(true).write(true), true)
             .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}

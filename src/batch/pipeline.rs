@@ -68,7 +68,7 @@ pub fn run(
     } else {
         let lock = SendLock::acquire(&job.settings.store_path)?;
         let mut store =
-            Store::open_waiting(&job.settings.store_path, job.settings.store_lock_timeout)?;
+            Store::create_or_open(&job.settings.store_path, job.settings.store_lock_timeout)?;
         let interrupted = store.fail_interrupted(crate::unix_now())?;
         (Some(lock), Some(store), interrupted)
     };

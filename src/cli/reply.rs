@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::{Printer, value_or_prompt};
 use crate::config::Settings;
 use crate::error::Error;
+use crate::exit;
 use crate::inbound::{self, InboundError, MAX_MESSAGE_BYTES, Original, Screened, SetAside};
 use crate::mail::Recipient;
 use crate::store::Store;
@@ -28,7 +29,7 @@ pub struct ReplyArgs {
     /// A reply email to verify: an RFC 5322 file, or - to read it from stdin (for an MDA).
     #[arg(long, value_name = "FILE", conflicts_with = "maildir")]
     pub message: Option<PathBuf>,
-    /// Verify every message in DIR/new of a Maildir, moving each to DIR/cur once handled.
+    /// Verify every message in DIR/new of a Maildir, moving each to DIR/cur once its verdict is recorded.
     #[arg(long, value_name = "DIR")]
     pub maildir: Option<PathBuf>,
 }
@@ -46,8 +47,8 @@ pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<
     if let Some(file) = args.message {
         let raw = read_message(&file)?;
         let original = original(settings);
-        let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-        let outcome = from_message(&mut store, settings, &original, &raw);
+        let mut store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
+        let outcome = from_message(store.as_mut(), settings, &original, &raw);
         return finish(out, None, outcome);
     }
     let to = value_or_prompt(args.to, "--to", "Recipient address")?;
@@ -63,7 +64,14 @@ pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<
             ),
         });
     }
-    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
+    // No store: no code was ever issued, and none is created.
+    let Some(mut store) = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?
+    else {
+        let none = Refusal::NoCode {
+            recipient: to.address,
+        };
+        return finish(out, None, Err(Error::Refused(none)));
+    };
     let outcome = verify::verify(&mut store, settings, &to.address, code, unix_now())
         .map(Checked::Accepted)
         .map_err(Error::from);
@@ -126,9 +134,9 @@ fn read_message(file: &Path) -> Result<Vec<u8>, Error> {
     Ok(raw)
 }
 
-/// Verifies the code in a reply email.
+/// Verifies the code in a reply email. `store` is `None` when no store exists yet.
 fn from_message(
-    store: &mut Store,
+    store: Option<&mut Store>,
     settings: &Settings,
     original: &Original,
     raw: &[u8],
@@ -142,6 +150,11 @@ fn from_message(
     let reply = match screened {
         Screened::Reply(r) => r,
         Screened::SetAside(s) => return Ok(Checked::SetAside(s)),
+    };
+    let Some(store) = store else {
+        return Err(Error::Refused(Refusal::NoCode {
+            recipient: reply.from,
+        }));
     };
     let Some(current) = store.current(&reply.from)? else {
         return Err(Error::Refused(Refusal::NoCode {
@@ -234,6 +247,8 @@ struct SummaryLine {
     malformed: usize,
     auto: usize,
     unauthenticated: usize,
+    /// Left in `new/` for a later run (throttled, over a budget).
+    deferred: usize,
 }
 
 fn finish(out: Printer, file: Option<&str>, outcome: Result<Checked, Error>) -> Result<(), Error> {
@@ -339,81 +354,80 @@ fn finish(out: Printer, file: Option<&str>, outcome: Result<Checked, Error>) -> 
     }
 }
 
-/// Processes every message in `dir/new` once: each is moved to `dir/cur` before it is checked
-/// (so neither a rerun nor a second process counts it twice); unreadable ones go to
+/// Processes every message in `dir/new` once. A message leaves `new/` only once its verdict is
+/// committed: then it moves to `dir/cur` (flag `S`); one that is not a mail goes to
 /// `dir/malformed`, auto-replies and bounces to `dir/auto`, mails whose sender cannot be told
-/// (several From, failed authentication) to `dir/unauthenticated`.
+/// (several From, failed authentication) to `dir/unauthenticated`. A refusal that says "later"
+/// (exit 75: throttled, over a budget) leaves the message in `new/` for the next run; any other
+/// failure that is not a verdict (a busy store) ends the run, leaving the rest there too. One
+/// run at a time per Maildir (see [`lock_maildir`]), so that no message is checked twice.
 fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
     let new = dir.join("new");
     let cur = dir.join("cur");
-    let io = |path: &Path, e: std::io::Error| Error::Input {
-        message: format!(
-            "cannot use the Maildir {}: {}",
-            path.display(),
-            crate::io_reason(&e)
-        ),
-        hint: Some("--maildir takes a directory holding new/ and cur/".into()),
-    };
+    let _lock = lock_maildir(dir)?;
     let mut names: Vec<String> = fs::read_dir(&new)
-        .map_err(|e| io(&new, e))?
+        .map_err(|e| maildir_error(&new, e))?
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| !n.starts_with('.'))
         .collect();
     names.sort();
-    fs::create_dir_all(&cur).map_err(|e| io(&cur, e))?;
+    fs::create_dir_all(&cur).map_err(|e| maildir_error(&cur, e))?;
     let original = original(settings);
-    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
+    let mut store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
     let mut n = Tally::default();
     for name in names {
-        let base = name.split(":2,").next().unwrap_or(&name).to_string();
-        let claimed = cur.join(format!("{base}:2,S"));
-        match fs::rename(new.join(&name), &claimed) {
-            Ok(()) => {}
-            // Another process took it first.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(&new.join(&name), e)),
+        let path = new.join(&name);
+        if fs::symlink_metadata(&path).is_err() {
+            continue; // a mail client took it meanwhile
         }
-        let outcome = read_message(&claimed)
-            .and_then(|raw| from_message(&mut store, settings, &original, &raw));
+        let outcome = read_message(&path)
+            .and_then(|raw| from_message(store.as_mut(), settings, &original, &raw));
         match outcome {
-            // Only reading and parsing fail with Input; what was read but not usable is Ok.
+            // Reading and parsing are the only steps that fail with `Input`.
             Err(Error::Input { message, .. }) => {
                 n.malformed += 1;
-                let aside = move_aside(&claimed, &dir.join("malformed"), &base);
-                out.human(&format!(
-                    "{name}: malformed: {message} (moved to {})",
-                    aside.display()
-                ));
+                let aside = move_aside(&path, &dir.join("malformed"), &name);
                 let v = ReplyLine {
                     file: Some(&name),
-                    reason: Some(message),
+                    outcome: "malformed",
+                    reason: Some(message.clone()),
                     ..ReplyLine::default()
                 };
-                out.emit(
-                    &ReplyLine {
-                        outcome: "malformed",
-                        ..v
-                    },
-                    || None,
-                );
+                out.emit(&v, || {
+                    Some(format!(
+                        "{name}: malformed: {message} (moved to {})",
+                        aside.display()
+                    ))
+                });
             }
             Ok(Checked::SetAside(s)) => {
-                set_aside(out, &mut n, &name, &claimed, &dir.join(s.folder()), &s)
+                set_aside(out, &mut n, &name, &path, &dir.join(s.folder()), &s)
             }
-            outcome => match finish(out, Some(&name), outcome) {
-                Ok(()) => n.accepted += 1,
-                Err(Error::Refused(r)) => {
-                    n.refused += 1;
-                    out.human(&format!("{name}: refused: {r}"));
+            Err(Error::Refused(r)) if r.exit_code() == exit::TEMPFAIL => {
+                n.deferred += 1;
+                out.human(&format!("{name}: left in new/ for later: {r}"));
+            }
+            Err(e) if !matches!(e, Error::Refused(_)) => return Err(e),
+            // Accepted, refused, no code: a verdict, committed.
+            outcome => {
+                let base = name.split(":2,").next().unwrap_or(&name);
+                let done = cur.join(format!("{base}:2,S"));
+                fs::rename(&path, &done).map_err(|e| maildir_error(&path, e))?;
+                match finish(out, Some(&name), outcome) {
+                    Ok(()) => n.accepted += 1,
+                    Err(Error::Refused(r)) => {
+                        n.refused += 1;
+                        out.human(&format!("{name}: refused: {r}"));
+                    }
+                    Err(Error::Input { message, .. }) => {
+                        n.refused += 1;
+                        out.human(&format!("{name}: {message}"));
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(Error::Input { message, .. }) => {
-                    n.refused += 1;
-                    out.human(&format!("{name}: {message}"));
-                }
-                Err(e) => return Err(e),
-            },
+            }
         }
     }
     let summary = SummaryLine {
@@ -423,25 +437,29 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
         malformed: n.malformed,
         auto: n.automatic,
         unauthenticated: n.unauthenticated,
+        deferred: n.deferred,
     };
     out.emit(&summary, || {
+        let later = match n.deferred {
+            0 => String::new(),
+            d => format!(", {d} left in new/ for later"),
+        };
         Some(format!(
-            "{} accepted, {} refused, {} malformed, {} set aside as automatic, {} set aside as unauthenticated",
+            "{} accepted, {} refused, {} malformed, {} set aside as automatic, {} set aside as unauthenticated{later}",
             n.accepted, n.refused, n.malformed, n.automatic, n.unauthenticated
         ))
     });
     Ok(())
 }
 
-/// Moves a set-aside message out of cur/ into its folder, and reports it.
-fn set_aside(out: Printer, n: &mut Tally, name: &str, claimed: &Path, folder: &Path, s: &SetAside) {
+/// Moves a set-aside message out of new/ into its folder, and reports it.
+fn set_aside(out: Printer, n: &mut Tally, name: &str, path: &Path, folder: &Path, s: &SetAside) {
     if matches!(s, SetAside::Automatic { .. }) {
         n.automatic += 1;
     } else {
         n.unauthenticated += 1;
     }
-    let base = name.split(":2,").next().unwrap_or(name);
-    let aside = move_aside(claimed, folder, base);
+    let aside = move_aside(path, folder, name);
     let v = ReplyLine {
         file: Some(name),
         outcome: "set_aside",
@@ -466,13 +484,48 @@ struct Tally {
     malformed: usize,
     automatic: usize,
     unauthenticated: usize,
+    deferred: usize,
 }
 
-fn move_aside(claimed: &Path, folder: &Path, base: &str) -> PathBuf {
+fn maildir_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Input {
+        message: format!(
+            "cannot use the Maildir {}: {}",
+            path.display(),
+            crate::io_reason(&e)
+        ),
+        hint: Some("--maildir takes a directory holding new/ and cur/".into()),
+    }
+}
+
+/// An exclusive lock on the Maildir for the whole run (`DIR/.securemail-reply.lock`): a second
+/// `reply --maildir` on it waits, so that no message is checked twice although each stays in
+/// `new/` until its verdict is committed.
+fn lock_maildir(dir: &Path) -> Result<fs::File, Error> {
+    let path = dir.join(".securemail-reply.lock");
+    let file = crate::files::open(&path, fs::OpenOptions::new().write(true), true)
+        .map_err(|e| maildir_error(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "securemail: waiting for another securemail reply to finish with {}",
+                dir.display()
+            );
+            file.lock().map_err(|e| maildir_error(&path, e))?;
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(maildir_error(&path, e)),
+    }
+    Ok(file)
+}
+
+/// Moves a message from `new/` into `folder` (made if needed) under its base name.
+fn move_aside(path: &Path, folder: &Path, name: &str) -> PathBuf {
+    let base = name.split(":2,").next().unwrap_or(name);
     let target = folder.join(base);
-    if fs::create_dir_all(folder).is_ok() && fs::rename(claimed, &target).is_ok() {
+    if fs::create_dir_all(folder).is_ok() && fs::rename(path, &target).is_ok() {
         target
     } else {
-        claimed.to_path_buf()
+        path.to_path_buf()
     }
 }

@@ -36,21 +36,25 @@ struct RevokedLine<'a> {
 
 fn revoke(settings: &Settings, out: Printer, args: RevokeArgs) -> Result<(), Error> {
     let to = Recipient::parse(&args.to, None)?;
-    let mut store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
+    let store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
     let now = unix_now();
-    let revoked = store.with_current(&to.address, now, |_, rec| {
-        Ok(match rec {
-            Some(r) if matches!(effective(r, now), State::Pending | State::Verified) => (
-                Some(Update {
-                    attempts: r.attempts,
-                    state: State::Revoked,
-                    last_step: r.last_step,
-                }),
-                Some((r.kind, effective(r, now))),
-            ),
-            _ => (None, None),
-        })
-    })?;
+    // No store: nothing was ever issued (and nothing is created).
+    let revoked = match store {
+        None => None,
+        Some(mut store) => store.with_current(&to.address, now, |_, rec| {
+            Ok(match rec {
+                Some(r) if matches!(effective(r, now), State::Pending | State::Verified) => (
+                    Some(Update {
+                        attempts: r.attempts,
+                        state: State::Revoked,
+                        last_step: r.last_step,
+                    }),
+                    Some((r.kind, effective(r, now))),
+                ),
+                _ => (None, None),
+            })
+        })?,
+    };
     match revoked {
         Some((kind, was)) => {
             let line = RevokedLine {

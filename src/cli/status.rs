@@ -44,6 +44,15 @@ struct RecordLine<'a> {
     message_id: Option<&'a str>,
 }
 
+/// `{"type":"store",…}`, the first line: the database and the id of the key that seals it
+/// (`null` before the first code is issued, when neither exists yet).
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "store")]
+struct StoreLine<'a> {
+    path: &'a str,
+    key_id: Option<&'a str>,
+}
+
 impl StatusArgs {
     pub fn execute(self, settings: &Settings, out: Printer) -> Result<(), Error> {
         status(settings, out, self)
@@ -56,11 +65,26 @@ fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Err
         .as_deref()
         .map(|t| Recipient::parse(t, None).map(|r| r.address))
         .transpose()?;
-    let store = Store::open_waiting(&settings.store_path, settings.store_lock_timeout)?;
-    let records = if args.all {
-        store.records(to.as_deref())?
-    } else {
-        store.current_records(to.as_deref())?
+    // A read: no store means nothing was issued, and nothing is created.
+    let store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
+    let path = settings.store_path.display().to_string();
+    let key_id = store.as_ref().map(Store::key_id);
+    out.emit(
+        &StoreLine {
+            path: &path,
+            key_id,
+        },
+        || {
+            Some(match key_id {
+                Some(id) => format!("store: {path} (key id {id})"),
+                None => format!("store: {path} (not created yet)"),
+            })
+        },
+    );
+    let records = match (&store, args.all) {
+        (None, _) => Vec::new(),
+        (Some(s), true) => s.records(to.as_deref())?,
+        (Some(s), false) => s.current_records(to.as_deref())?,
     };
     let now = unix_now();
     if records.is_empty() {

@@ -5,20 +5,23 @@
 //! and only the first can accept it.
 
 use std::collections::HashSet;
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 use super::error::StoreError;
 use super::record::{Material, NewRecord, Record, State, Update};
-use super::vault::Vault;
+use super::vault::{Vault, key_file_path};
 use crate::CodeKind;
+use crate::files;
 use crate::otp::{OtpAlgorithm, OtpParams};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 1: codes; 2: meta (the sealing key's id).
+const SCHEMA_VERSION: i64 = 2;
 
 /// The SQLite store.
 pub struct Store {
@@ -31,6 +34,9 @@ pub struct Store {
 #[derive(Debug, Clone)]
 struct Place {
     path: PathBuf,
+    /// `path` with its directory resolved: SQLite is told not to follow links, and refuses a
+    /// link anywhere in the name it is given, but a store in a linked directory is fine.
+    sqlite_path: PathBuf,
     lock_timeout: Duration,
 }
 
@@ -49,48 +55,91 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and its key file.
+    /// [`Store::create_or_open`] with the default lock timeout.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_waiting(path, super::BUSY_TIMEOUT)
+        Store::create_or_open(path, super::BUSY_TIMEOUT)
     }
 
-    /// [`Store::open`], waiting up to `lock_timeout` whenever another process holds the lock.
-    pub fn open_waiting(path: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
+    /// Opens the store for a command that issues codes, creating the database, its directory
+    /// (0700) and its key file if this is the first code ever. Waits up to `lock_timeout`
+    /// whenever another process holds the lock.
+    pub fn create_or_open(path: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
         let open_err = |e: std::io::Error| StoreError::Open {
             path: path.to_path_buf(),
             reason: crate::io_reason(&e),
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(open_err)?;
-        }
+        files::create_parent_dirs(path).map_err(open_err)?;
         // Create the file ourselves so that it is 0600 from its first byte; SQLite gives its
         // journal files the same mode.
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-        {
+        match files::create_new(path, OpenOptions::new().write(true)) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(open_err(e)),
         }
-        let vault = Vault::open(path)?;
+        Store::open_mode(path, lock_timeout, true)?.ok_or_else(|| StoreError::Open {
+            path: path.to_path_buf(),
+            reason: "it vanished as it was created".into(),
+        })
+    }
+
+    /// Opens the store for a command that reads or checks codes: `None` if no code was ever
+    /// issued (no database, or an empty one without a key file). Creates no file or directory.
+    pub fn open_existing(path: &Path, lock_timeout: Duration) -> Result<Option<Store>, StoreError> {
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => Store::open_mode(path, lock_timeout, false),
+        }
+    }
+
+    /// Opens the database at `path` and checks its key file against the key id it records.
+    /// Only a database with no record and no recorded key id may get a new key (`create`).
+    fn open_mode(
+        path: &Path,
+        lock_timeout: Duration,
+        create: bool,
+    ) -> Result<Option<Store>, StoreError> {
+        let open_err = |e: std::io::Error| StoreError::Open {
+            path: path.to_path_buf(),
+            reason: crate::io_reason(&e),
+        };
+        files::refuse_link(path).map_err(open_err)?;
         let at = Place {
             path: path.to_path_buf(),
+            sqlite_path: sqlite_path(path).map_err(open_err)?,
             lock_timeout,
         };
-        let mut store = Store {
-            conn: connect(&at)?,
-            vault,
-            at,
+        let conn = connect(&at)?;
+        let (recorded, has_records) = custody(&conn, &at)?;
+        let vault = match Vault::load(path)? {
+            Some(v) => v,
+            None if recorded.is_some() || has_records => {
+                return Err(StoreError::KeyMissing {
+                    db: path.to_path_buf(),
+                    key: key_file_path(path),
+                    recorded,
+                });
+            }
+            None if create => Vault::create(path)?,
+            None => return Ok(None),
         };
+        let mut store = Store { conn, vault, at };
         store.migrate()?;
-        Ok(store)
+        // Read again after migrating: a store created by another process a moment ago may have
+        // recorded its key first.
+        match custody(&store.conn, &store.at)?.0 {
+            Some(id) if id == store.vault.id() => Ok(Some(store)),
+            recorded => Err(StoreError::KeyMismatch {
+                db: path.to_path_buf(),
+                key: key_file_path(path),
+                recorded: recorded.unwrap_or_else(|| "none".into()),
+                found: store.vault.id().to_string(),
+            }),
+        }
+    }
+
+    /// The id of the key that seals this store's secrets (see [`Vault::id`]).
+    pub fn key_id(&self) -> &str {
+        self.vault.id()
     }
 
     /// Another connection to the same store, for another thread. Open these from one thread
@@ -138,28 +187,47 @@ impl Store {
             return Ok(());
         }
         let at = self.at.clone();
+        let key_id = self.vault.id().to_string();
         let tx = self.begin()?;
-        tx.execute_batch(
-            "CREATE TABLE IF NOT EXISTS codes (
-                 id         INTEGER PRIMARY KEY AUTOINCREMENT,
-                 recipient  TEXT    NOT NULL,
-                 kind       TEXT    NOT NULL CHECK (kind IN ('otp', 'key')),
-                 created    INTEGER NOT NULL,
-                 expires    INTEGER NOT NULL,
-                 attempts   INTEGER NOT NULL DEFAULT 0,
-                 state      TEXT    NOT NULL,
-                 sealed     BLOB    NOT NULL,
-                 last_step  INTEGER,
-                 message_id TEXT,
-                 otp_algorithm TEXT,
-                 otp_digits    INTEGER,
-                 otp_period    INTEGER,
-                 updated    INTEGER NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS codes_by_recipient ON codes (recipient, id);
-             PRAGMA user_version = 1;",
-        )
-        .map_err(|e| at.err(e))?;
+        // Each step is idempotent: another process may have migrated since `version` was read.
+        if version < 1 {
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS codes (
+                     id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                     recipient  TEXT    NOT NULL,
+                     kind       TEXT    NOT NULL CHECK (kind IN ('otp', 'key')),
+                     created    INTEGER NOT NULL,
+                     expires    INTEGER NOT NULL,
+                     attempts   INTEGER NOT NULL DEFAULT 0,
+                     state      TEXT    NOT NULL,
+                     sealed     BLOB    NOT NULL,
+                     last_step  INTEGER,
+                     message_id TEXT,
+                     otp_algorithm TEXT,
+                     otp_digits    INTEGER,
+                     otp_period    INTEGER,
+                     updated    INTEGER NOT NULL
+                 );
+                 CREATE INDEX IF NOT EXISTS codes_by_recipient ON codes (recipient, id);",
+            )
+            .map_err(|e| at.err(e))?;
+        }
+        if version < 2 {
+            // Schema 2: the id of the sealing key. A store from schema 1 records the key file
+            // beside it when it is migrated (`open_mode` has refused a missing one).
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+            )
+            .and_then(|()| {
+                tx.execute(
+                    "INSERT OR IGNORE INTO meta (name, value) VALUES ('key_id', ?1)",
+                    params![key_id],
+                )
+            })
+            .map_err(|e| at.err(e))?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+            .map_err(|e| at.err(e))?;
         tx.commit().map_err(|e| at.err(e))
     }
 
@@ -374,9 +442,51 @@ fn current_in(
     })
 }
 
-/// Opens one SQLite connection with securemail's per-connection settings.
+/// `path` with its directory's links resolved (the file name kept as it is).
+fn sqlite_path(path: &Path) -> std::io::Result<PathBuf> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("it is not a file name"))?;
+    Ok(std::fs::canonicalize(dir)?.join(name))
+}
+
+/// The key id the database records, and whether it holds any record; both empty for a new
+/// database. Only reads.
+fn custody(conn: &Connection, at: &Place) -> Result<(Option<String>, bool), StoreError> {
+    let has_table = |name: &str| {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            params![name],
+            |r| r.get::<_, bool>(0),
+        )
+    };
+    let read = || -> rusqlite::Result<(Option<String>, bool)> {
+        let recorded = if has_table("meta")? {
+            conn.query_row("SELECT value FROM meta WHERE name = 'key_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+        } else {
+            None
+        };
+        let has_records = has_table("codes")?
+            && conn.query_row("SELECT EXISTS (SELECT 1 FROM codes)", [], |r| r.get(0))?;
+        Ok((recorded, has_records))
+    };
+    read().map_err(|e| at.err(e))
+}
+
+/// Opens one SQLite connection with securemail's per-connection settings. The database file
+/// must exist (`create_or_open` makes it) and is never opened through a link.
 fn connect(at: &Place) -> Result<Connection, StoreError> {
-    let conn = Connection::open(&at.path).map_err(|e| at.err(e))?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&at.sqlite_path, flags).map_err(|e| at.err(e))?;
     conn.busy_timeout(at.lock_timeout).map_err(|e| at.err(e))?;
     // synchronous = NORMAL (with WAL): a commit survives the process being killed at any
     // instant, which is what resumable batches need; only a power cut may lose the last few

@@ -25,6 +25,20 @@ pub enum StoreError {
     KeyFile { path: PathBuf, reason: String },
     #[error("the store key file {} is readable by others (mode {mode:o})", path.display())]
     KeyFileOpen { path: PathBuf, mode: u32 },
+    #[error("the key file {} of the store {} is missing{}", key.display(), db.display(),
+        recorded.as_ref().map(|id| format!(" (the store's key id is {id})")).unwrap_or_default())]
+    KeyMissing {
+        db: PathBuf,
+        key: PathBuf,
+        recorded: Option<String>,
+    },
+    #[error("the key file {} (key id {found}) is not the one of the store {} (key id {recorded})", key.display(), db.display())]
+    KeyMismatch {
+        db: PathBuf,
+        key: PathBuf,
+        recorded: String,
+        found: String,
+    },
     #[error("a sealed secret in {} does not open with the key file: the key file was replaced or the row was altered", path.display())]
     Unseal { path: PathBuf },
     #[error(transparent)]
@@ -35,7 +49,10 @@ impl StoreError {
     pub fn exit_code(&self) -> u8 {
         match self {
             StoreError::Busy { .. } => exit::TEMPFAIL,
-            StoreError::KeyFileOpen { .. } | StoreError::Newer { .. } => exit::CONFIG,
+            StoreError::KeyFileOpen { .. }
+            | StoreError::Newer { .. }
+            | StoreError::KeyMissing { .. }
+            | StoreError::KeyMismatch { .. } => exit::CONFIG,
             StoreError::Random(_) => exit::SOFTWARE,
             _ => exit::IOERR,
         }
@@ -51,6 +68,19 @@ impl StoreError {
             StoreError::Sqlite { .. } => return None,
             StoreError::KeyFile { .. } => "the key file must hold the 32 bytes securemail wrote; restore it from a backup (without it no stored code verifies)".into(),
             StoreError::KeyFileOpen { path, .. } => format!("chmod 600 {}", path.display()),
+            StoreError::KeyMissing { db, key, .. } => format!(
+                "restore {} from your backup: without it no code issued so far can be checked. \
+                 To start over instead, move {} aside (every code issued so far stops working)",
+                key.display(),
+                db.display()
+            ),
+            StoreError::KeyMismatch { db, key, recorded, .. } => format!(
+                "restore the key file with id {recorded} from your backup to {}. \
+                 To start over instead, move {} and {} aside (every code issued so far stops working)",
+                key.display(),
+                db.display(),
+                key.display()
+            ),
             StoreError::Unseal { .. } => "restore the key file that belongs to this database".into(),
             StoreError::Random(_) => return None,
         })

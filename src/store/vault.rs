@@ -2,10 +2,13 @@
 //! an HMAC key for one-time keys (only their MAC is stored) and an XChaCha20-Poly1305 key that
 //! seals TOTP secrets, bound to their row's recipient and creation time. A copy of the database
 //! alone reveals no secret.
+//!
+//! The database records the key's id ([`Vault::id`]); [`super::db`] refuses a key file whose id
+//! differs and a store whose key file is missing, and only a new, empty store gets a new key.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -16,6 +19,7 @@ use sha2::Sha256;
 use super::error::StoreError;
 use super::record::Record;
 use crate::CodeKind;
+use crate::files;
 use crate::secret::{self, Secret};
 
 const NONCE_LEN: usize = 24;
@@ -29,6 +33,7 @@ pub fn key_file_path(db: &Path) -> PathBuf {
 #[derive(Clone)]
 pub struct Vault {
     path: PathBuf,
+    id: String,
     seal: Secret<[u8; 32]>,
     mac: Secret<[u8; 32]>,
 }
@@ -54,14 +59,39 @@ fn cipher(key: &Secret<[u8; 32]>) -> XChaCha20Poly1305 {
 }
 
 impl Vault {
-    /// Reads the key file beside `db`, creating it on first use.
-    pub fn open(db: &Path) -> Result<Vault, StoreError> {
-        let master = load_or_create_key(&key_file_path(db))?;
-        Ok(Vault {
+    /// Reads the key file beside `db`; `None` if there is none. Only [`Vault::create`] makes one.
+    pub fn load(db: &Path) -> Result<Option<Vault>, StoreError> {
+        Ok(read_key(&key_file_path(db))?.map(|master| Vault::from_master(db, &master)))
+    }
+
+    /// Creates the key file beside `db` (0600, atomically), or reads the one another process
+    /// created a moment before. Only for a store with nothing sealed yet.
+    pub fn create(db: &Path) -> Result<Vault, StoreError> {
+        let path = key_file_path(db);
+        create_key(&path)?;
+        match read_key(&path)? {
+            Some(master) => Ok(Vault::from_master(db, &master)),
+            None => Err(StoreError::KeyFile {
+                path,
+                reason: "it vanished as it was created".into(),
+            }),
+        }
+    }
+
+    fn from_master(db: &Path, master: &[u8; 32]) -> Vault {
+        let id = hmac(master, &[b"securemail/key-id/v1"]);
+        Vault {
             path: db.to_path_buf(),
-            seal: derive(&master, "securemail/seal/v1"),
-            mac: derive(&master, "securemail/mac/v1"),
-        })
+            id: id[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            seal: derive(master, "securemail/seal/v1"),
+            mac: derive(master, "securemail/mac/v1"),
+        }
+    }
+
+    /// The key's id: 16 hex digits of an HMAC under the key, recorded in the database so that a
+    /// missing or different key file is noticed. It reveals nothing about the key.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     fn aad(recipient: &str, created: i64) -> Vec<u8> {
@@ -134,34 +164,51 @@ impl Vault {
     }
 }
 
-/// Reads the key file, creating it (0600, atomically) on first use.
-fn load_or_create_key(path: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, StoreError> {
+/// Creates the key file with a fresh key unless it exists: written under a temporary name and
+/// hard-linked into place, so that it is never seen half-written and two processes creating it
+/// at once end up with the same key.
+fn create_key(path: &Path) -> Result<(), StoreError> {
     let err = |reason: String| StoreError::KeyFile {
         path: path.to_path_buf(),
         reason,
     };
-    if !path.exists() {
-        let fresh = secret::random_bytes::<32>()?;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        // Deleted again if anything below fails.
-        let mut f = tempfile::Builder::new()
-            .permissions(fs::Permissions::from_mode(0o600))
-            .tempfile_in(dir)
-            .map_err(|e| err(crate::io_reason(&e)))?;
-        f.write_all(fresh.expose())
-            .and_then(|()| f.as_file().sync_all())
-            .map_err(|e| err(crate::io_reason(&e)))?;
-        // Fails if another process created the key first: then we use theirs.
-        match f.persist_noclobber(path) {
-            Ok(_) => {}
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(err(crate::io_reason(&e.error))),
-        }
+    files::refuse_link(path).map_err(|e| err(crate::io_reason(&e)))?;
+    if path.exists() {
+        return Ok(());
     }
-    let mut f = fs::File::open(path).map_err(|e| err(crate::io_reason(&e)))?;
+    let fresh = secret::random_bytes::<32>()?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // A 0600 temporary file (O_EXCL, deleted again if anything below fails).
+    let mut f = tempfile::Builder::new()
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| err(crate::io_reason(&e)))?;
+    f.write_all(fresh.expose())
+        .and_then(|()| f.as_file().sync_all())
+        .map_err(|e| err(crate::io_reason(&e)))?;
+    // Linked into place without following a link at `path`, and never over an existing file:
+    // if another process created the key first, we use theirs.
+    match f.persist_noclobber(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(err(crate::io_reason(&e.error))),
+    }
+}
+
+/// Reads the key file; `None` if it does not exist.
+fn read_key(path: &Path) -> Result<Option<zeroize::Zeroizing<[u8; 32]>>, StoreError> {
+    let err = |reason: String| StoreError::KeyFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut f = match files::open_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(crate::io_reason(&e))),
+    };
     let meta = f.metadata().map_err(|e| err(crate::io_reason(&e)))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -170,13 +217,13 @@ fn load_or_create_key(path: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, Store
             mode,
         });
     }
-    if meta.len() != 32 || meta.nlink() == 0 {
+    if meta.len() != 32 {
         return Err(err(format!("it is {} bytes, not 32", meta.len())));
     }
     let mut master = zeroize::Zeroizing::new([0u8; 32]);
     f.read_exact(master.as_mut())
         .map_err(|e| err(crate::io_reason(&e)))?;
-    Ok(master)
+    Ok(Some(master))
 }
 
 #[cfg(test)]
@@ -195,7 +242,9 @@ mod tests {
                 .map(|_| {
                     s.spawn(|| {
                         start.wait();
-                        load_or_create_key(&path).map(|master| *master)
+                        create_key(&path)
+                            .and_then(|()| read_key(&path))
+                            .map(|k| *k.unwrap())
                     })
                 })
                 .collect();

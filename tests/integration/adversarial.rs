@@ -231,7 +231,7 @@ fn a_stall_after_the_message_times_out_and_the_code_never_verifies() {
     assert!(started.elapsed() < Duration::from_secs(10));
     // No reply: the mail may or may not exist, so its code is recorded as failed, never usable.
     let st = env.run(&["--json", "status", "--all"]);
-    let v: serde_json::Value = serde_json::from_str(st.stdout().trim()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(st.stdout().lines().last().unwrap()).unwrap();
     assert_eq!(v["state"], "failed");
 }
 
@@ -248,7 +248,7 @@ fn an_accepted_mail_stays_accepted_when_the_line_drops_after_250() {
     r.expect(0);
     assert_eq!(h.seen().messages, 1);
     let st = env.run(&["--json", "status"]);
-    let v: serde_json::Value = serde_json::from_str(st.stdout().trim()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(st.stdout().lines().last().unwrap()).unwrap();
     assert_eq!(v["state"], "pending");
 }
 
@@ -623,8 +623,8 @@ fn max_attempts_holds_under_100_concurrent_wrong_guesses() {
             r.stderr()
         );
     }
-    let v: serde_json::Value =
-        serde_json::from_str(env.run(&["--json", "status"]).stdout().trim()).unwrap();
+    let st = env.run(&["--json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(st.stdout().lines().last().unwrap()).unwrap();
     assert_eq!(v["attempts"], 0, "typos cost no attempt");
     let guesses: Vec<String> = (0..100)
         .map(|i| support::well_formed_key(&format!("{i:04}-WRNG-GESS")))
@@ -650,8 +650,14 @@ fn max_attempts_holds_under_100_concurrent_wrong_guesses() {
     assert_eq!(wrong, 4, "attempts 1-4 evaluated");
     assert_eq!(now_locked, 1, "attempt 5 locks");
     assert_eq!(locked, 95, "the rest were never evaluated");
-    let v: serde_json::Value =
-        serde_json::from_str(env.run(&["--json", "status"]).stdout().trim()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(
+        env.run(&["--json", "status"])
+            .stdout()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(v["attempts"], 5);
     assert_eq!(v["state"], "locked");
     let r = env.run(&["reply", "--to", "a@example.org", "--code", &key]);

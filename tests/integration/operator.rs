@@ -199,15 +199,19 @@ fn status_and_revoke_round_trip() {
     let out = r.stdout();
     let lines: Vec<&str> = out.lines().collect();
     assert!(
-        lines[0].starts_with("RECIPIENT") && lines[0].contains("STATE"),
+        lines[0].starts_with("store: securemail.db (key id ") && lines[0].ends_with(')'),
         "{out}"
     );
     assert!(
-        lines[1].starts_with("ida@example.org  key   pending"),
+        lines[1].starts_with("RECIPIENT") && lines[1].contains("STATE"),
         "{out}"
     );
     assert!(
-        lines[2].starts_with("jon@example.org  otp   pending"),
+        lines[2].starts_with("ida@example.org  key   pending"),
+        "{out}"
+    );
+    assert!(
+        lines[3].starts_with("jon@example.org  otp   pending"),
         "{out}"
     );
     assert!(
@@ -225,7 +229,7 @@ fn status_and_revoke_round_trip() {
     r.expect(1);
     assert!(r.stderr().contains("was revoked"), "{}", r.stderr());
     let r = env.run(&["--json", "status", "--to", "ida@example.org"]);
-    let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(r.stdout().lines().last().unwrap()).unwrap();
     assert_eq!(v["state"], "revoked");
     let r = env.run(&["revoke", "--to", "ida@example.org"]);
     r.expect(1);

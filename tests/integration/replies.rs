@@ -349,6 +349,6 @@ fn maildir_processes_each_message_once() {
         "0 accepted, 0 refused, 0 malformed, 0 set aside as automatic, 0 set aside as unauthenticated\n"
     );
     let st = env.run(&["--json", "status", "--to", "ben@example.org"]);
-    let v: serde_json::Value = serde_json::from_str(st.stdout().trim()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(st.stdout().lines().last().unwrap()).unwrap();
     assert_eq!(v["attempts"], 1, "the wrong reply counted once");
 }

@@ -824,7 +824,8 @@ fn issue(env: &Env, kind: Kind, to: &str) -> Ctx {
 
 fn status(env: &Env, to: &str) -> (u64, String) {
     let st = env.run(&["--json", "status", "--to", to]);
-    let v: serde_json::Value = serde_json::from_str(st.stdout().trim()).unwrap();
+    // After the {"type":"store"} line, the recipient's record.
+    let v: serde_json::Value = serde_json::from_str(st.stdout().lines().last().unwrap()).unwrap();
     (
         v["attempts"].as_u64().unwrap(),
         v["state"].as_str().unwrap().to_string(),
