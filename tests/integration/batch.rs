@@ -176,7 +176,7 @@ fn a_progress_bar_only_on_a_terminal() {
     let r = env.run(&["send", "--key", "--to-list", &file]);
     r.expect(0);
     assert!(!r.stderr().contains("recipients,"), "{}", r.stderr());
-    let r = support::run_on_tty(&env, &format!("send --key --resend --to-list {file}"), "");
+    let r = support::run_on_tty(&env, &format!("send --key --resend --to-list {file}"), &[]);
     r.expect(0);
     assert!(
         r.stdout().contains("/12 recipients,"),

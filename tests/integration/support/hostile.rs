@@ -27,7 +27,8 @@ pub struct Script {
     pub starttls_reply: String,
     /// Bytes sent in the same write as the STARTTLS reply.
     pub inject: Vec<u8>,
-    /// Bytes sent in a separate write, a moment after the STARTTLS reply.
+    /// Bytes sent in a separate write after the STARTTLS reply, once the client has started its
+    /// TLS handshake.
     pub inject_later: Vec<u8>,
     /// Answer the TLS ClientHello with a TLS 1.0 ServerHello.
     pub tls10_only: bool,
@@ -191,8 +192,12 @@ fn serve(
             out.write_all(&bytes)?;
             out.flush()?;
             if !script.inject_later.is_empty() {
-                thread::sleep(Duration::from_millis(50));
-                out.write_all(&script.inject_later)?;
+                // Wait for the client's first handshake bytes: it has read the 220 by then, so
+                // the injection certainly arrives in a later segment, after the reply was judged.
+                if let Conn::Plain(tcp) = reader.get_ref() {
+                    tcp.peek(&mut [0u8; 1])?;
+                }
+                reader.get_mut().write_all(&script.inject_later)?;
             }
             if !script.starttls_reply.starts_with("220") {
                 continue;
