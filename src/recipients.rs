@@ -390,15 +390,17 @@ mod tests {
         assert!(fields(&String::from_utf8_lossy(b"a@x.org,\x01\n")).is_err());
     }
 
-    fn write(name: &str, text: &[u8]) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("securemail-list-{name}-{}", std::process::id()));
+    /// `text` as the list file `name` in a temporary directory removed on drop.
+    fn write(name: &str, text: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join(format!("{name}.csv"));
         std::fs::write(&p, text).unwrap();
-        p
+        (t, p)
     }
 
     #[test]
     fn check_counts_and_reports_lines() {
-        let p = write(
+        let (_t, p) = write(
             "mixed",
             b"email,name\na@x.org,A\n\nnot-an-address\nb@x.org\nA@X.org,dup\n\xff\n",
         );
@@ -418,13 +420,13 @@ mod tests {
 
     #[test]
     fn empty_list_is_an_error() {
-        let p = write("empty", b"email,name\n# nobody\n");
+        let (_t, p) = write("empty", b"email,name\n# nobody\n");
         assert!(matches!(check(&file(&p)), Err(ListError::Empty { .. })));
     }
 
     #[test]
     fn header_only_on_first_line() {
-        let p = write("hdr", b"a@x.org\nemail\n");
+        let (_t, p) = write("hdr", b"a@x.org\nemail\n");
         let c = check(&file(&p)).unwrap();
         assert_eq!(c.valid, 1);
         assert_eq!(c.problems.len(), 1);

@@ -207,10 +207,11 @@ mod tests {
         .unwrap();
     }
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("securemail-msg-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
+    /// A fresh templates directory (not yet created) in a temporary directory removed on drop.
+    fn tmp() -> (tempfile::TempDir, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("templates");
+        (t, d)
     }
 
     fn vars<'a>(name: &'a str) -> TemplateVars<'a> {
@@ -231,7 +232,7 @@ mod tests {
 
     #[test]
     fn html_is_escaped_text_is_not() {
-        let d = tmp("escape");
+        let (_t, d) = tmp();
         write_templates(&d, "<p>{{ name }}</p>");
         let t = Templates::load(&d).unwrap();
         let b = t.render(CodeKind::Otp, &vars("<b>&")).unwrap();
@@ -241,7 +242,7 @@ mod tests {
 
     #[test]
     fn unknown_variable_names_template_and_variable() {
-        let d = tmp("unknown");
+        let (_t, d) = tmp();
         write_templates(&d, "<p>{{ nmae }}</p>");
         let e = Templates::load(&d).unwrap_err();
         assert_eq!(
@@ -256,7 +257,7 @@ mod tests {
 
     #[test]
     fn key_templates_cannot_use_otp_variables() {
-        let d = tmp("kind");
+        let (_t, d) = tmp();
         write_templates(&d, "<p>ok</p>");
         std::fs::write(d.join("key.txt"), "{{ secret }}").unwrap();
         let e = Templates::load(&d).unwrap_err();

@@ -594,16 +594,17 @@ mod tests {
     use crate::secret::Secret;
     use crate::store::vault::key_file_path;
 
-    fn temp_db(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("securemail-store-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        d.join("codes.db")
+    /// A store path whose directory does not exist yet (the store creates it), in a temporary
+    /// directory removed on drop.
+    fn temp_db() -> (tempfile::TempDir, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let db = t.path().join("store").join("codes.db");
+        (t, db)
     }
 
     #[test]
     fn files_are_private_and_secrets_absent() {
-        let db = temp_db("private");
+        let (_t, db) = temp_db();
         let mut s = Store::open(&db).unwrap();
         let key = Secret::new("7KQ29XMD4HTP".to_string());
         let otp = Secret::new(b"SUPERSECRETBYTES1234".to_vec());
@@ -648,7 +649,7 @@ mod tests {
 
     #[test]
     fn key_matches_only_its_key_and_recipient() {
-        let db = temp_db("mac");
+        let (_t, db) = temp_db();
         let mut s = Store::open(&db).unwrap();
         let key = Secret::new("ABCDEFGHJK".to_string());
         let id = s
@@ -671,7 +672,7 @@ mod tests {
 
     #[test]
     fn otp_secret_round_trips_and_is_bound_to_its_row() {
-        let db = temp_db("seal");
+        let (_t, db) = temp_db();
         let mut s = Store::open(&db).unwrap();
         let secret = Secret::new(vec![7u8; 20]);
         let params = OtpParams {
@@ -700,7 +701,7 @@ mod tests {
 
     #[test]
     fn delivery_supersedes_older_live_codes() {
-        let db = temp_db("supersede");
+        let (_t, db) = temp_db();
         let mut s = Store::open(&db).unwrap();
         let k = Secret::new("ABCDEFGHJK".to_string());
         let a = s
@@ -734,7 +735,7 @@ mod tests {
 
     #[test]
     fn failed_sends_never_become_current() {
-        let db = temp_db("failed");
+        let (_t, db) = temp_db();
         let mut s = Store::open(&db).unwrap();
         let k = Secret::new("ABCDEFGHJK".to_string());
         let a = s
@@ -755,7 +756,7 @@ mod tests {
 
     #[test]
     fn open_key_file_is_refused() {
-        let db = temp_db("perm");
+        let (_t, db) = temp_db();
         drop(Store::open(&db).unwrap());
         fs::set_permissions(key_file_path(&db), fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(

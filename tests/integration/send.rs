@@ -1,6 +1,6 @@
 //! Sending over real TLS to the in-process server, checking what it received.
 
-use crate::support::{self, Ca, Env, Mode, SMTP_USER, decode_mail, server};
+use crate::support::{self, Ca, Env, Mode, SMTP_USER, Typed, decode_mail, server};
 
 fn send_and_receive(
     mode: Mode,
@@ -234,18 +234,27 @@ fn terminal_prompts_for_recipient_and_password_without_echo() {
         "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"tls\"\nusername = \"{SMTP_USER}\"\nca_file = \"ca.pem\"\n",
         srv.port()
     ));
+    let password_prompt = format!("SMTP password for {SMTP_USER} at localhost:");
     let r = support::run_on_tty(
         &env,
         "send --key",
-        &format!("alice@example.org\n{}\n", support::SMTP_PASS),
+        &[
+            Typed {
+                prompt: "Recipient address:",
+                line: "alice@example.org",
+                secret: false,
+            },
+            Typed {
+                prompt: &password_prompt,
+                line: support::SMTP_PASS,
+                secret: true,
+            },
+        ],
     );
     r.expect(0);
     let out = r.stdout();
     assert!(out.contains("Recipient address:"), "{out}");
-    assert!(
-        out.contains(&format!("SMTP password for {SMTP_USER} at localhost:")),
-        "{out}"
-    );
+    assert!(out.contains(&password_prompt), "{out}");
     assert!(
         out.contains("sent the one-time key to alice@example.org"),
         "{out}"

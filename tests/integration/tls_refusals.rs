@@ -130,18 +130,48 @@ fn plaintext_server_on_a_tls_port_gets_nothing() {
     );
 }
 
+/// A port on 127.0.0.1 that refuses connections: bound, so nothing else can take it while the
+/// socket lives, but not listening, so the kernel answers every SYN with a reset.
+fn refusing_port() -> (socket2::Socket, u16) {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port();
+    (s, port)
+}
+
 #[test]
 fn connection_refused_is_temporary() {
     let ca = Ca::new("securemail test CA");
-    let srv = server(Mode::Tls, &ca);
-    let env = Env::smtp(&srv, "tls", &ca);
-    let port = srv.port();
-    drop(srv);
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (socket, port) = refusing_port();
+    let env = Env::new("");
+    env.set_smtp_port(port, "tls", &ca);
     let r = env.run(&["send", "--otp", "--to", "alice@example.org"]);
-    // The listener may linger for an instant after drop; either way it is a temporary failure.
     r.expect(75);
-    let _ = port;
+    let err = r.stderr();
+    assert_eq!(
+        err.lines().next(),
+        Some(
+            format!("securemail: error: cannot connect to localhost:{port}: Connection refused")
+                .as_str()
+        ),
+        "{err}"
+    );
+    assert!(
+        err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+        "{err}"
+    );
+    // With -v the cause behind the message is shown as well.
+    let r = env.run(&["-v", "send", "--otp", "--to", "alice@example.org"]);
+    r.expect(75);
+    assert!(
+        r.stderr()
+            .contains("caused by: Connection refused (os error 111)\nhint:"),
+        "{}",
+        r.stderr()
+    );
+    drop(socket);
 }
 
 /// A listener that accepts connections and never says anything.

@@ -6,7 +6,6 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
@@ -20,18 +19,19 @@ pub struct Script {
     /// TLS from the first byte (else plaintext with STARTTLS).
     pub implicit_tls: bool,
     pub cert: ServerCert,
-    /// Say nothing after accepting.
+    /// Say nothing after accepting, until the client hangs up.
     pub never_greet: bool,
     pub advertise_starttls: bool,
     /// The reply to STARTTLS (a TLS handshake follows only for 220).
     pub starttls_reply: String,
     /// Bytes sent in the same write as the STARTTLS reply.
     pub inject: Vec<u8>,
-    /// Bytes sent in a separate write, a moment after the STARTTLS reply.
+    /// Bytes sent in a separate write after the STARTTLS reply, once the client has started its
+    /// TLS handshake.
     pub inject_later: Vec<u8>,
     /// Answer the TLS ClientHello with a TLS 1.0 ServerHello.
     pub tls10_only: bool,
-    /// Read the message, then never answer the final dot.
+    /// Read the message, then never answer the final dot (until the client hangs up).
     pub stall_after_data: bool,
     /// Answer the final dot with 250, then close the connection at once.
     pub reset_after_accept: bool,
@@ -128,6 +128,12 @@ fn tls10_server_hello() -> Vec<u8> {
     rec
 }
 
+/// Says nothing and reads whatever comes until the client closes the connection (or the
+/// server's own 20 s read timeout passes): a stall exactly as long as the client's patience.
+fn until_the_client_hangs_up(from: &mut impl Read) {
+    let _ = io::copy(from, &mut io::sink());
+}
+
 fn serve(
     tcp: TcpStream,
     script: &Script,
@@ -141,7 +147,9 @@ fn serve(
             let mut hello = [0u8; 512];
             let _ = tcp.read(&mut hello)?;
             tcp.write_all(&tls10_server_hello())?;
-            thread::sleep(Duration::from_millis(500));
+            // Open until the client gives up on it: a close now could reset the connection
+            // before the client has read the ServerHello.
+            until_the_client_hangs_up(&mut tcp);
             return Ok(None);
         }
         Ok(Some(Conn::Tls(Box::new(StreamOwned::new(
@@ -159,7 +167,7 @@ fn serve(
     };
     let mut reader = BufReader::new(conn);
     if script.never_greet {
-        thread::sleep(Duration::from_secs(15));
+        until_the_client_hangs_up(&mut reader);
         return Ok(());
     }
     reader.get_mut().write_all(b"220 hostile.test ESMTP\r\n")?;
@@ -191,8 +199,12 @@ fn serve(
             out.write_all(&bytes)?;
             out.flush()?;
             if !script.inject_later.is_empty() {
-                thread::sleep(Duration::from_millis(50));
-                out.write_all(&script.inject_later)?;
+                // Wait for the client's first handshake bytes: it has read the 220 by then, so
+                // the injection certainly arrives in a later segment, after the reply was judged.
+                if let Conn::Plain(tcp) = reader.get_ref() {
+                    tcp.peek(&mut [0u8; 1])?;
+                }
+                reader.get_mut().write_all(&script.inject_later)?;
             }
             if !script.starttls_reply.starts_with("220") {
                 continue;
@@ -226,7 +238,7 @@ fn serve(
             }
             seen.lock().unwrap().messages += 1;
             if script.stall_after_data {
-                thread::sleep(Duration::from_secs(15));
+                until_the_client_hangs_up(&mut reader);
                 return Ok(());
             }
             reader.get_mut().write_all(b"250 2.0.0 accepted\r\n")?;

@@ -7,6 +7,7 @@ pub mod dkim;
 pub mod hostile;
 pub mod pki;
 pub mod server;
+pub mod tty;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -15,6 +16,7 @@ use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 pub use pki::{Ca, ServerCert};
 pub use server::{Mode, Options, Server};
+pub use tty::{Typed, run_on_tty};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_securemail");
 pub const FROM: &str = "Example Admin <admin@example.org>";
@@ -440,33 +442,6 @@ pub fn now() -> u64 {
 /// A server of `mode` with a leaf certificate for localhost from `ca`.
 pub fn server(mode: Mode, ca: &Ca) -> Server {
     Server::start(Options::new(mode, ca.leaf(&["localhost"])))
-}
-
-/// Runs the binary on a pseudo-terminal (util-linux `script`), typing `input`.
-pub fn run_on_tty(env: &Env, args: &str, input: &str) -> Run {
-    use std::io::Write;
-    let mut child = std::process::Command::new("script")
-        .current_dir(env.dir.path())
-        .env_remove("SECUREMAIL_CONFIG")
-        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .args(["-qec", &format!("{} {args}", BIN), "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("util-linux script(1)");
-    for line in input.lines() {
-        // One line at a time, as a person types: each prompt reads one line.
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        // A write error means the program already exited; its output tells why.
-        let _ = child
-            .stdin
-            .as_mut()
-            .unwrap()
-            .write_all(format!("{line}\n").as_bytes());
-    }
-    drop(child.stdin.take());
-    Run(child.wait_with_output().unwrap())
 }
 
 /// Crockford's base-32 check symbol (value mod 37), written here so that the tests do not trust

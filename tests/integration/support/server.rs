@@ -9,8 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use mailin::{Action, AuthMechanism, Handler, Response, SessionBuilder};
@@ -42,8 +41,9 @@ pub struct Options {
     pub rcpt_always: HashMap<String, u16>,
     /// Close a connection silently when the client says nothing for this long.
     pub idle_timeout: Option<Duration>,
-    /// Wait this long before accepting each message (to make batches slow enough to interrupt).
-    pub data_delay: Option<Duration>,
+    /// Once this many messages were accepted, hold each further one at its final dot until
+    /// [`Server::release`]: a batch stopped where the test chooses, with messages in flight.
+    pub hold_after: Option<usize>,
     /// Keep message bodies (false: only envelope and size, for very large batches).
     pub keep_data: bool,
 }
@@ -57,7 +57,7 @@ impl Options {
             rcpt_script: HashMap::new(),
             rcpt_always: HashMap::new(),
             idle_timeout: None,
-            data_delay: None,
+            hold_after: None,
             keep_data: true,
         }
     }
@@ -101,10 +101,28 @@ impl Log {
     }
 }
 
+/// Where [`Options::hold_after`] holds messages, and whether the test has let them go.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    open: bool,
+    held: usize,
+}
+
+/// How long a held message waits for [`Server::release`] before going on by itself, and how
+/// long [`Server::wait_until_held`] waits: only a backstop for a test that failed elsewhere.
+const HOLD_LIMIT: Duration = Duration::from_secs(30);
+
 /// A running server; stops when dropped.
 pub struct Server {
     pub addr: SocketAddr,
     pub log: Arc<Mutex<Log>>,
+    gate: Arc<Gate>,
     _listener: Listener,
 }
 
@@ -113,8 +131,10 @@ impl Server {
         let log = Arc::new(Mutex::new(Log::default()));
         let tls = server_tls(&options.cert);
         let options = Arc::new(Mutex::new(options));
+        let gate = Arc::new(Gate::default());
         let listener = {
             let log = Arc::clone(&log);
+            let gate = Arc::clone(&gate);
             Listener::start(move |conn| {
                 log.lock().unwrap().connections += 1;
                 let _ = serve(
@@ -122,14 +142,38 @@ impl Server {
                     Arc::clone(&tls),
                     Arc::clone(&options),
                     Arc::clone(&log),
+                    Arc::clone(&gate),
                 );
             })
         };
         Server {
             addr: listener.addr,
             log,
+            gate,
             _listener: listener,
         }
+    }
+
+    /// Blocks until `n` messages are held (see [`Options::hold_after`]).
+    pub fn wait_until_held(&self, n: usize) {
+        let st = self.gate.state.lock().unwrap();
+        let (st, _) = self
+            .gate
+            .changed
+            .wait_timeout_while(st, HOLD_LIMIT, |s| s.held < n)
+            .unwrap();
+        assert!(
+            st.held >= n,
+            "{} messages held after {HOLD_LIMIT:?}, waiting for {n} ({} accepted)",
+            st.held,
+            self.log().mails.len()
+        );
+    }
+
+    /// Lets held messages (and every later one) through.
+    pub fn release(&self) {
+        self.gate.state.lock().unwrap().open = true;
+        self.gate.changed.notify_all();
     }
 
     pub fn port(&self) -> u16 {
@@ -143,6 +187,7 @@ impl Server {
 
 struct Recorder {
     log: Arc<Mutex<Log>>,
+    gate: Arc<Gate>,
     options: Arc<Mutex<Options>>,
     from: String,
     to: Vec<String>,
@@ -180,12 +225,12 @@ impl Handler for Recorder {
     }
 
     fn data_end(&mut self) -> Response {
-        let (delay, keep) = {
+        let (hold_after, keep) = {
             let o = self.options.lock().unwrap();
-            (o.data_delay, o.keep_data)
+            (o.hold_after, o.keep_data)
         };
-        if let Some(d) = delay {
-            thread::sleep(d);
+        if let Some(n) = hold_after {
+            self.hold_if_past(n);
         }
         let data = std::mem::take(&mut self.data);
         self.log.lock().unwrap().mails.push(Received {
@@ -207,6 +252,22 @@ impl Handler for Recorder {
 }
 
 impl Recorder {
+    /// Waits for [`Server::release`] if `n` messages were accepted already.
+    fn hold_if_past(&self, n: usize) {
+        let mut st = self.gate.state.lock().unwrap();
+        if st.open || self.log.lock().unwrap().mails.len() < n {
+            return;
+        }
+        st.held += 1;
+        self.gate.changed.notify_all();
+        let (mut st, _) = self
+            .gate
+            .changed
+            .wait_timeout_while(st, HOLD_LIMIT, |s| !s.open)
+            .unwrap();
+        st.held -= 1;
+    }
+
     fn check(&mut self, user: &str, pass: &str) -> Response {
         let ok = self
             .options
@@ -242,6 +303,7 @@ fn serve(
     tls: Arc<ServerConfig>,
     options: Arc<Mutex<Options>>,
     log: Arc<Mutex<Log>>,
+    gate: Arc<Gate>,
 ) -> io::Result<()> {
     let (mode, auth, idle) = {
         let o = options.lock().unwrap();
@@ -261,6 +323,7 @@ fn serve(
     let options_for_rset = Arc::clone(&options);
     let handler = Recorder {
         log: Arc::clone(&log),
+        gate,
         options,
         from: String::new(),
         to: Vec::new(),
