@@ -8,6 +8,7 @@ mod adversarial;
 mod batch;
 mod config_errors;
 mod fuzz_corpus;
+mod limits;
 mod operator;
 mod outbox;
 mod replies;
