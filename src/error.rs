@@ -6,6 +6,7 @@
 
 use crate::config::ConfigError;
 use crate::exit;
+use crate::limits::SendLimit;
 use crate::mail::MailError;
 use crate::recipients::ListError;
 use crate::secret::RandomError;
@@ -43,6 +44,9 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("code refused: {0}")]
     Refused(Refusal),
+    /// A per-recipient budget (`[limits]`) holds a send back.
+    #[error("not sent: {0}")]
+    Limit(#[from] SendLimit),
     #[error("{0}")]
     Verify(VerifyError),
     #[error(transparent)]
@@ -81,6 +85,7 @@ impl Error {
             Error::Transport(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
             Error::Refused(r) => r.exit_code(),
+            Error::Limit(l) => l.exit_code(),
             Error::Verify(_) => exit::IOERR,
             Error::Random(_) => exit::SOFTWARE,
             Error::Incomplete { code, .. } => *code,
@@ -99,6 +104,7 @@ impl Error {
             Error::Transport(e) => e.hint(),
             Error::Store(e) => e.hint(),
             Error::Refused(r) => r.hint(),
+            Error::Limit(l) => Some(l.hint()),
             Error::Verify(_) => Some("the store's key file may have been replaced; restore the one that belongs to this database".into()),
             Error::Incomplete { code, .. } if *code == exit::TEMPFAIL => Some(
                 "run the same command again later: it sends only to those who have not got their mail".into(),

@@ -10,6 +10,7 @@
 //! - [`transport`]: SMTP over verified TLS, or the local outbox;
 //! - [`store`]: the SQLite record of issued codes, secrets sealed;
 //! - [`verify`]: the acceptance rules; [`inbound`]: codes out of reply emails;
+//! - [`limits`]: what one recipient may be sent and may guess (throttling, daily budgets);
 //! - [`recipients`] and [`batch`]: lists, and sending to many over reused connections;
 //! - [`cli`]: one file per subcommand.
 
@@ -25,6 +26,7 @@ pub mod files;
 pub mod fuzz;
 pub mod inbound;
 pub mod key;
+pub mod limits;
 pub mod mail;
 pub mod otp;
 pub mod recipients;

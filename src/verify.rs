@@ -5,35 +5,62 @@
 //! - a TOTP enrolment is pending until the first accepted code (and expires if never confirmed),
 //!   then verified for good: later codes keep verifying;
 //! - a TOTP time step accepted once is never accepted again, nor any step before it;
-//! - `max_attempts` consecutive wrong codes (replays included) lock the record;
+//! - `max_attempts` consecutive wrong codes (replays included) lock a pending code;
+//! - a verified TOTP is never locked by that: each wrong code in a row doubles the wait before
+//!   the next attempt, and only [`limits::MAX_CONSECUTIVE_FAILURES`] in a row lock it
+//!   (NIST SP 800-63B §5.2.2), so forged replies cannot lock its owner out;
+//! - a recipient's wrong codes are budgeted per 24 hours across all their codes;
+//! - a throttled or over-budget attempt is refused without being evaluated or counted (exit 75);
 //! - a key whose check symbol does not match (a typo, see [`crate::key`]) is refused without
 //!   being compared and without counting as an attempt;
-//! - all of it is decided and written in one SQLite write transaction ([`Store::with_current`]).
+//! - all of it is decided and written in one SQLite write transaction
+//!   ([`Store::with_current_counted`]).
 //!
 //! Refusals carry what the user needs to know and never the code itself.
+
+use std::fmt;
 
 use crate::CodeKind;
 use crate::config::Settings;
 use crate::exit;
 use crate::key;
+use crate::limits::{self, MAX_CONSECUTIVE_FAILURES};
 use crate::otp::{self, OtpKey};
 use crate::store::{Record, State, Store, StoreError, Update, Vault};
+
+/// What a wrong code leaves the recipient: attempts before the code locks, or a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// A pending code: this many wrong codes more lock it.
+    Left(u32),
+    /// A verified TOTP: throttled until then (unix seconds).
+    Wait(i64),
+}
+
+impl fmt::Display for Next {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Next::Left(n) => write!(f, "{n} attempt{} left", if *n == 1 { "" } else { "s" }),
+            Next::Wait(t) => write!(f, "next attempt allowed {}", limits::when(*t)),
+        }
+    }
+}
 
 /// Why a code was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("no code was sent to {recipient}")]
     NoCode { recipient: String },
-    #[error("wrong code for {recipient} ({left} attempt{} left)", if *left == 1 { "" } else { "s" })]
+    #[error("wrong code for {recipient} ({next})")]
     Wrong {
         recipient: String,
-        left: u32,
+        next: Next,
         kind: CodeKind,
     },
     #[error("wrong code for {recipient}; that was attempt {max} of {max}, the code is now locked")]
     NowLocked { recipient: String, max: u32 },
-    #[error("that code for {recipient} was already used ({left} attempt{} left)", if *left == 1 { "" } else { "s" })]
-    Replayed { recipient: String, left: u32 },
+    #[error("that code for {recipient} was already used ({next})")]
+    Replayed { recipient: String, next: Next },
     #[error("the key sent to {recipient} was already used")]
     Used { recipient: String },
     #[error("the code sent to {recipient} has expired")]
@@ -48,6 +75,14 @@ pub enum Refusal {
         "that is not the key sent to {recipient}: its check symbol does not match (a typo?); no attempt was counted"
     )]
     Mistyped { recipient: String },
+    #[error("too soon after a wrong code for {recipient}: not checked; next attempt allowed {}", limits::when(*until))]
+    Throttled { recipient: String, until: i64 },
+    #[error("{recipient} sent {max} wrong codes in the last 24 hours ([limits] wrong_attempts_per_day): not checked; next attempt allowed {}", limits::when(*until))]
+    OverBudget {
+        recipient: String,
+        max: u32,
+        until: i64,
+    },
 }
 
 impl Refusal {
@@ -63,7 +98,9 @@ impl Refusal {
             | Refusal::Locked { recipient }
             | Refusal::Revoked { recipient }
             | Refusal::AnswersOlderMail { recipient }
-            | Refusal::Mistyped { recipient } => recipient,
+            | Refusal::Mistyped { recipient }
+            | Refusal::Throttled { recipient, .. }
+            | Refusal::OverBudget { recipient, .. } => recipient,
         }
     }
 
@@ -80,13 +117,25 @@ impl Refusal {
             Refusal::Revoked { .. } => "revoked",
             Refusal::AnswersOlderMail { .. } => "older-mail",
             Refusal::Mistyped { .. } => "mistyped",
+            Refusal::Throttled { .. } => "throttled",
+            Refusal::OverBudget { .. } => "budget",
         }
     }
 
+    /// When a refusal without evaluation ends (unix seconds).
+    pub fn retry_at(&self) -> Option<i64> {
+        match self {
+            Refusal::Throttled { until, .. } | Refusal::OverBudget { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+
+    /// 1 for a code that was refused; 75 for one that was not looked at yet (try later).
     pub fn exit_code(&self) -> u8 {
         match self {
             // Bad input, decided before the record was looked at.
             Refusal::Mistyped { .. } => exit::DATAERR,
+            Refusal::Throttled { .. } | Refusal::OverBudget { .. } => exit::TEMPFAIL,
             _ => exit::REFUSED,
         }
     }
@@ -98,6 +147,16 @@ impl Refusal {
             }
             Refusal::Wrong { .. } | Refusal::Replayed { .. } => Some(
                 "check the code; a TOTP code changes every period, so use the current one".into(),
+            ),
+            Refusal::Throttled { .. } => Some(
+                "each wrong code in a row doubles the wait (1 s up to 1 h); a right code resets it. \
+                 If the wrong codes were not the recipient's, someone may be guessing"
+                    .into(),
+            ),
+            Refusal::OverBudget { .. } => Some(
+                "the limit holds across resends; if the wrong codes were not the recipient's, \
+                 someone may be guessing: see securemail status --to ADDR"
+                    .into(),
             ),
             Refusal::NowLocked { .. }
             | Refusal::Locked { .. }
@@ -134,6 +193,14 @@ pub enum VerifyError {
     Otp { recipient: String, reason: String },
 }
 
+/// What [`decide`] needs from the settings.
+struct Rules<'a> {
+    max_attempts: u32,
+    wrong_per_day: u32,
+    skew: u8,
+    issuer: &'a str,
+}
+
 /// Checks `code` for `recipient` at unix time `now`, updating the store.
 pub fn verify(
     store: &mut Store,
@@ -142,10 +209,13 @@ pub fn verify(
     code: &str,
     now: i64,
 ) -> Result<Accepted, VerifyError> {
-    let max = settings.max_attempts;
-    let skew = settings.otp.skew;
-    let issuer = settings.otp.issuer.clone();
-    let outcome = store.with_current(recipient, now, |vault, record| {
+    let rules = Rules {
+        max_attempts: settings.max_attempts,
+        wrong_per_day: settings.limits.wrong_attempts_per_day,
+        skew: settings.otp.skew,
+        issuer: &settings.otp.issuer,
+    };
+    let outcome = store.with_current_counted(recipient, now, |vault, record, wrong| {
         let Some(rec) = record else {
             return Ok((
                 None,
@@ -155,7 +225,7 @@ pub fn verify(
                 .into()),
             ));
         };
-        Ok(decide(vault, rec, code, now, max, skew, &issuer))
+        Ok(decide(vault, rec, wrong, code, now, &rules))
     })?;
     outcome.map_err(|e| match e {
         Decision::Refused(r) => VerifyError::Refused(r),
@@ -179,17 +249,10 @@ impl From<Refusal> for Decision {
 
 type Decided = (Option<Update>, Result<Accepted, Decision>);
 
-fn decide(
-    vault: &Vault,
-    rec: &Record,
-    code: &str,
-    now: i64,
-    max: u32,
-    skew: u8,
-    issuer: &str,
-) -> Decided {
+/// Refuses without evaluating: a record that cannot verify, or a recipient over a budget.
+fn screen(rec: &Record, wrong: &[i64], now: i64, rules: &Rules<'_>) -> Option<Decided> {
     let who = || rec.recipient.clone();
-    let refuse = |r: Refusal| -> Decided { (None, Err(r.into())) };
+    let refuse = |r: Refusal| -> Option<Decided> { Some((None, Err(r.into()))) };
     match rec.state {
         State::Locked => return refuse(Refusal::Locked { recipient: who() }),
         State::Revoked => return refuse(Refusal::Revoked { recipient: who() }),
@@ -199,53 +262,97 @@ fn decide(
         }
         State::Pending if now >= rec.expires => {
             let update = Update {
-                attempts: rec.attempts,
                 state: State::Expired,
-                last_step: rec.last_step,
+                ..Update::unchanged(rec)
             };
-            return (
+            return Some((
                 Some(update),
                 Err(Refusal::Expired { recipient: who() }.into()),
-            );
+            ));
         }
         _ => {}
     }
+    // Over the day's budget, or throttled: whichever ends later is when to come back.
+    let over = limits::day_budget_reopens(wrong, rules.wrong_per_day);
+    let throttled = rec.throttled_until(now);
+    match (over, throttled) {
+        (Some(until), t) if t.is_none_or(|t| t <= until) => refuse(Refusal::OverBudget {
+            recipient: who(),
+            max: rules.wrong_per_day,
+            until,
+        }),
+        (_, Some(until)) => refuse(Refusal::Throttled {
+            recipient: who(),
+            until,
+        }),
+        _ => None,
+    }
+}
 
-    // A failed attempt: count it, lock at the limit.
-    let fail = |replay: bool| -> Decided {
-        let attempts = rec.attempts.saturating_add(1);
-        let locked = attempts >= max;
-        let update = Update {
-            attempts,
-            state: if locked { State::Locked } else { rec.state },
-            last_step: rec.last_step,
-        };
-        let left = max.saturating_sub(attempts);
-        let refusal = match (locked, replay) {
-            (true, _) => Refusal::NowLocked {
-                recipient: who(),
-                max,
-            },
-            (false, true) => Refusal::Replayed {
-                recipient: who(),
-                left,
-            },
-            (false, false) => Refusal::Wrong {
-                recipient: who(),
-                left,
-                kind: rec.kind,
-            },
-        };
-        (Some(update), Err(refusal.into()))
+/// A wrong (or replayed) code: counted; a pending code locks at `max_attempts`, a verified
+/// TOTP waits longer before each further attempt and locks only at the NIST limit.
+fn fail(rec: &Record, replay: bool, now: i64, rules: &Rules<'_>) -> Decided {
+    let attempts = rec.attempts.saturating_add(1);
+    let recipient = rec.recipient.clone();
+    let throttles = rec.kind == CodeKind::Otp && rec.state == State::Verified;
+    let max = if throttles {
+        MAX_CONSECUTIVE_FAILURES
+    } else {
+        rules.max_attempts
     };
+    let locked = attempts >= max;
+    let next_attempt = (throttles && !locked).then(|| now + limits::backoff(attempts));
+    let update = Update {
+        attempts,
+        state: if locked { State::Locked } else { rec.state },
+        last_step: rec.last_step,
+        next_attempt,
+        wrong: true,
+    };
+    let next = match next_attempt {
+        Some(t) => Next::Wait(t),
+        None => Next::Left(max.saturating_sub(attempts)),
+    };
+    let refusal = match (locked, replay) {
+        (true, _) => Refusal::NowLocked { recipient, max },
+        (false, true) => Refusal::Replayed { recipient, next },
+        (false, false) => Refusal::Wrong {
+            recipient,
+            next,
+            kind: rec.kind,
+        },
+    };
+    (Some(update), Err(refusal.into()))
+}
+
+fn decide(
+    vault: &Vault,
+    rec: &Record,
+    wrong: &[i64],
+    code: &str,
+    now: i64,
+    rules: &Rules<'_>,
+) -> Decided {
+    // A typo (wrong check symbol) is bad input, not a guess: refused before anything else.
+    if rec.kind == CodeKind::Key && !key::is_well_formed(key::normalise(code).expose()) {
+        let mistyped = Refusal::Mistyped {
+            recipient: rec.recipient.clone(),
+        };
+        return (None, Err(mistyped.into()));
+    }
+    if let Some(refused) = screen(rec, wrong, now, rules) {
+        return refused;
+    }
     let accept = |last_step: Option<i64>| -> Decided {
         let update = Update {
             attempts: 0,
             state: State::Verified,
             last_step,
+            next_attempt: None,
+            wrong: false,
         };
         let accepted = Accepted {
-            recipient: who(),
+            recipient: rec.recipient.clone(),
             kind: rec.kind,
             first: rec.state == State::Pending,
         };
@@ -255,13 +362,10 @@ fn decide(
     match rec.kind {
         CodeKind::Key => {
             let typed = key::normalise(code);
-            if !key::is_well_formed(typed.expose()) {
-                return refuse(Refusal::Mistyped { recipient: who() });
-            }
             if vault.key_matches(rec, typed.expose()) {
                 accept(None)
             } else {
-                fail(false)
+                fail(rec, false, now, rules)
             }
         }
         CodeKind::Otp => {
@@ -272,22 +376,23 @@ fn decide(
                 Ok(s) => s,
                 Err(e) => return (None, Err(Decision::Otp(e.to_string()))),
             };
-            let totp = match OtpKey::from_secret(params, issuer, &rec.recipient, secret.expose()) {
-                Ok(t) => t,
-                Err(e) => return (None, Err(Decision::Otp(e.to_string()))),
-            };
+            let totp =
+                match OtpKey::from_secret(params, rules.issuer, &rec.recipient, secret.expose()) {
+                    Ok(t) => t,
+                    Err(e) => return (None, Err(Decision::Otp(e.to_string()))),
+                };
             let typed = otp::normalise_code(code);
-            let now = u64::try_from(now).unwrap_or(0);
-            match totp.matching_step(&typed, now, skew) {
+            let at = u64::try_from(now).unwrap_or(0);
+            match totp.matching_step(&typed, at, rules.skew) {
                 Some(step) => {
                     let step = i64::try_from(step).unwrap_or(i64::MAX);
                     if rec.last_step.is_some_and(|last| step <= last) {
-                        fail(true)
+                        fail(rec, true, now, rules)
                     } else {
                         accept(Some(step))
                     }
                 }
-                None => fail(false),
+                None => fail(rec, false, now, rules),
             }
         }
     }

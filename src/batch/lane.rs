@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::pace::Pace;
 use super::retry;
-use super::{Job, Outcome};
+use super::{Existing, Job, Outcome};
 use crate::error::Error;
 use crate::mail::{Code, Composed, Mail, Recipient};
 use crate::store::{Material, NewRecord, Store, StoreError};
@@ -264,6 +264,7 @@ impl<'a> Lane<'a> {
         recipient: &Recipient,
         composed: &Composed,
         resent: bool,
+        replaced: Option<Existing>,
     ) -> Result<Outcome, Stop> {
         let mail = &composed.mail;
         if let Some(p) = self.pace.filter(|_| !self.job.dry_run) {
@@ -305,6 +306,7 @@ impl<'a> Lane<'a> {
                     expires: composed.expires,
                     attempts: d.attempts,
                     resent,
+                    replaced,
                 })
             }
             (Err(stop), Some(id)) => {

@@ -25,7 +25,7 @@ use crate::store::State;
 use crate::transport::Reply;
 use crate::transport::smtp::Trace;
 
-pub use pipeline::{is_live, run};
+pub use pipeline::{run, standing};
 
 /// What to send, to whom.
 pub struct Job<'a> {
@@ -36,7 +36,7 @@ pub struct Job<'a> {
     pub source: Source,
     /// Valid recipients in `source` (from [`crate::recipients::check`]).
     pub total: usize,
-    /// Send new codes even to recipients who hold a live one.
+    /// Replace what recipients hold (a live code, a verified enrolment, a locked record).
     pub resend: bool,
     /// Write every mail to the outbox, record nothing.
     pub dry_run: bool,
@@ -44,6 +44,36 @@ pub struct Job<'a> {
     pub connections: usize,
     /// Optional global rate limit.
     pub max_per_minute: Option<u32>,
+}
+
+/// A recipient's current record, as a send found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    pub kind: CodeKind,
+    /// As it stands now (a pending code past its expiry is `Expired`).
+    pub state: State,
+    pub expires: i64,
+}
+
+/// Why a plain send left a recipient alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A confirmed TOTP enrolment (or a used key): sending again would re-enrol them.
+    Verified,
+    /// Locked after wrong codes: an operator decides (`--resend` or `revoke`).
+    Locked,
+    /// A code that can still be used.
+    Live,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Verified => "verified",
+            SkipReason::Locked => "locked",
+            SkipReason::Live => "live",
+        }
+    }
 }
 
 /// How one recipient's mail went.
@@ -61,9 +91,14 @@ pub enum Outcome {
         attempts: u32,
         /// The previous run stopped while this recipient's mail was in flight.
         resent: bool,
+        /// The record this code superseded (pending, verified or locked), if any.
+        replaced: Option<Existing>,
     },
-    /// A live code of this kind exists (no `resend`).
-    Skipped { state: State, expires: i64 },
+    /// The recipient holds something a plain send must not replace (no `resend`).
+    Skipped {
+        reason: SkipReason,
+        existing: Existing,
+    },
     /// The list line could not be used (`--skip-invalid`).
     Invalid(LineProblem),
     /// Not delivered. `error.exit_code()` says whether it was temporary.

@@ -3,15 +3,18 @@
 //!
 //! ```text
 //! list ──► feeder ──(todo)──► builders ──(built)──► lanes ×connections ──(reports)──► caller
-//!          skip live codes     secret, QR,           one SMTP session each:
+//!          skip, budgets       secret, QR,           one SMTP session each:
 //!                              templates, MIME       record `sending` → send → `pending`/`failed`
 //! ```
 //!
 //! Channels are bounded, so a list of any length streams through in constant memory. The store
 //! is written before and after each SMTP transaction; a send run holds an exclusive lock on the
 //! store, so at start-up any record still `sending` was in flight when an earlier run died:
-//! those recipients are sent again and named. Everyone else with a live code of this kind is
-//! skipped unless `resend` is set, so re-running a finished batch sends nothing.
+//! those recipients are sent again and named. Unless `resend` is set, anyone holding a live code,
+//! a verified enrolment or a locked record (of either kind) is skipped, so re-running a finished
+//! batch sends nothing and forged replies cannot get anyone re-enrolled. Either way, the
+//! per-recipient budgets of [`crate::limits`] are checked against the store before a mail is
+//! built; the send lock and the list's de-duplication mean no other send can slip in between.
 //!
 //! Per recipient, a 5xx is final and the batch goes on; a 4xx, a dropped connection or a timeout
 //! is retried with exponential backoff on a fresh connection. Failures that would hit every
@@ -27,12 +30,12 @@ use std::time::Instant;
 use super::lane::{Deliver, Lane, OutboxLane, SmtpLane, Stop};
 use super::lock::SendLock;
 use super::pace::Pace;
-use super::{Job, Observer, Outcome, Report, Summary};
-use crate::CodeKind;
+use super::{Existing, Job, Observer, Outcome, Report, SkipReason, Summary};
 use crate::error::Error;
+use crate::limits;
 use crate::mail::{self, Composed, Recipient};
 use crate::recipients::{self, Entry};
-use crate::store::{Record, State, Store};
+use crate::store::{Record, State, Store, StoreError};
 use crate::transport::SmtpTarget;
 
 /// A recipient on its way through the pipeline.
@@ -40,6 +43,8 @@ struct Item {
     line: usize,
     recipient: Recipient,
     resent: bool,
+    /// What the new code will supersede.
+    replaced: Option<Existing>,
 }
 
 /// What the pipeline's threads tell the caller's thread.
@@ -184,7 +189,7 @@ fn spawn<'scope, 'env>(
     }
 }
 
-/// Streams the list; skips recipients with a live code; queues the rest.
+/// Streams the list; reports those who are skipped or over a budget; queues the rest.
 fn feed(
     job: &Job<'_>,
     store: Option<Store>,
@@ -197,59 +202,100 @@ fn feed(
         if abort.load(Ordering::SeqCst) {
             return false;
         }
-        match entry {
+        let (line, recipient) = match entry {
             Entry::Invalid(problem) => {
                 let _ = reports.send(Event::Report(Report {
                     address: problem.input.clone(),
                     line: problem.line,
                     outcome: Outcome::Invalid(problem),
                 }));
-                true
+                return true;
             }
-            Entry::Valid { line, recipient } => {
-                if let (Some(store), false) = (&store, job.resend) {
-                    match store.current(&recipient.address) {
-                        Ok(Some(rec)) if is_live(&rec, job.kind, crate::unix_now()) => {
-                            let _ = reports.send(Event::Report(Report {
-                                address: recipient.address,
-                                line,
-                                outcome: Outcome::Skipped {
-                                    state: rec.state,
-                                    expires: rec.expires,
-                                },
-                            }));
-                            return true;
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            let _ = reports.send(Event::Fatal(e.into()));
-                            return false;
-                        }
-                    }
-                }
-                let resent = interrupted.contains(&recipient.address);
-                todo.send(Item {
+            Entry::Valid { line, recipient } => (line, recipient),
+        };
+        let replaced = match store.as_ref().map(|s| screen(job, s, &recipient.address)) {
+            None => None,
+            Some(Ok(Ok(replaced))) => replaced,
+            Some(Ok(Err(outcome))) => {
+                let _ = reports.send(Event::Report(Report {
+                    address: recipient.address,
                     line,
-                    recipient,
-                    resent,
-                })
-                .is_ok()
+                    outcome,
+                }));
+                return true;
             }
-        }
+            Some(Err(e)) => {
+                let _ = reports.send(Event::Fatal(e.into()));
+                return false;
+            }
+        };
+        let resent = interrupted.contains(&recipient.address);
+        todo.send(Item {
+            line,
+            recipient,
+            resent,
+            replaced,
+        })
+        .is_ok()
     });
     if let Err(e) = result {
         let _ = reports.send(Event::Fatal(e.into()));
     }
 }
 
-/// A code of `kind` that still counts: pending and unexpired, or already verified.
-pub fn is_live(rec: &Record, kind: CodeKind, now: i64) -> bool {
-    rec.kind == kind
-        && match rec.state {
-            State::Pending => now < rec.expires,
-            State::Verified => true,
-            _ => false,
-        }
+/// Whether `address` may be sent a code now: `Ok(replaced)` (what the new code will
+/// supersede), or the outcome that stops it (skipped, or failed for a budget).
+fn screen(
+    job: &Job<'_>,
+    store: &Store,
+    address: &str,
+) -> Result<Result<Option<Existing>, Outcome>, StoreError> {
+    let now = crate::unix_now();
+    let current = store.current(address)?.map(|r| existing(&r, now));
+    if !job.resend
+        && let Some((reason, existing)) =
+            current.and_then(|e| standing(e.state, now < e.expires).map(|r| (r, e)))
+    {
+        return Ok(Err(Outcome::Skipped { reason, existing }));
+    }
+    let issued = store.issued_since(address, now - limits::DAY)?;
+    if let Err(limit) = limits::check_send(&job.settings.limits, address, &issued, now) {
+        return Ok(Err(Outcome::Failed {
+            error: Box::new(limit.into()),
+            attempts: 0,
+        }));
+    }
+    // A delivery supersedes the current record if it is pending, verified or locked.
+    Ok(Ok(current.filter(|e| {
+        matches!(
+            e.state,
+            State::Pending | State::Expired | State::Verified | State::Locked
+        )
+    })))
+}
+
+/// The current record as a send sees it.
+fn existing(rec: &Record, now: i64) -> Existing {
+    let state = match rec.state {
+        State::Pending if now >= rec.expires => State::Expired,
+        s => s,
+    };
+    Existing {
+        kind: rec.kind,
+        state,
+        expires: rec.expires,
+    }
+}
+
+/// Why a record in `state` must not be replaced by a plain send, of either kind: a verified
+/// enrolment (or used key), a locked record, or a code that can still be used.
+pub fn standing(state: State, unexpired: bool) -> Option<SkipReason> {
+    match state {
+        State::Verified => Some(SkipReason::Verified),
+        State::Locked => Some(SkipReason::Locked),
+        State::Pending if unexpired => Some(SkipReason::Live),
+        _ => None,
+    }
 }
 
 /// Composes mails (secret, QR, templates, MIME) ahead of the senders.
@@ -329,7 +375,7 @@ fn run_lane(
         if abort.load(Ordering::SeqCst) {
             break;
         }
-        let outcome = match lane.send(&item.recipient, &composed, item.resent) {
+        let outcome = match lane.send(&item.recipient, &composed, item.resent, item.replaced) {
             Ok(outcome) => outcome,
             Err(Stop::Recipient(error, attempts)) => Outcome::Failed {
                 error: Box::new(error),

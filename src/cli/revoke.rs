@@ -45,9 +45,8 @@ fn revoke(settings: &Settings, out: Printer, args: RevokeArgs) -> Result<(), Err
             Ok(match rec {
                 Some(r) if matches!(effective(r, now), State::Pending | State::Verified) => (
                     Some(Update {
-                        attempts: r.attempts,
                         state: State::Revoked,
-                        last_step: r.last_step,
+                        ..Update::unchanged(r)
                     }),
                     Some((r.kind, effective(r, now))),
                 ),

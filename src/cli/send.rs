@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::output::rfc3339;
 use super::{Printer, value_or_prompt};
 use crate::CodeKind;
-use crate::batch::{self, Job, Observer, Outcome, Report, Summary};
+use crate::batch::{self, Existing, Job, Observer, Outcome, Report, SkipReason, Summary};
 use crate::config::{Delivery, Settings};
 use crate::error::Error;
 use crate::mail::Kit;
@@ -22,6 +22,7 @@ use crate::mail::mime::{default_subject, human_time};
 use crate::mail::recipient::{MAX_NAME_CHARS, MAX_SUBJECT_CHARS, check_header_value};
 use crate::recipients::{self, Source};
 use crate::sendlog::{Entry, SendLog};
+use crate::store::State;
 use crate::transport::SmtpTarget;
 use crate::transport::smtp::Trace;
 
@@ -50,7 +51,8 @@ pub struct SendArgs {
     /// Write the mails to the outbox and print where; send nothing, record nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Send new codes even to recipients who already hold a live one of this kind.
+    /// Replace what recipients hold: a live code, a verified enrolment or a locked record
+    /// (of either kind). Without it they are skipped.
     #[arg(long)]
     pub resend: bool,
     /// Send to the valid recipients of a list and report the invalid lines, instead of refusing.
@@ -199,9 +201,18 @@ struct RecipientLine<'a> {
     reply_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reply: Option<String>,
-    /// Why it was skipped, or why it failed.
+    /// Why it failed; for `skipped`: `verified`, `locked` or `live`.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// For `skipped`: the record that was left alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    existing: Option<RecordRef>,
+    /// For `sent`: the record the new code superseded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced: Option<RecordRef>,
+    /// For `failed` on a `[limits]` budget: when sending to them is allowed again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_at: Option<String>,
     /// For `failed`: whether running again cannot help.
     #[serde(skip_serializing_if = "Option::is_none")]
     permanent: Option<bool>,
@@ -223,6 +234,9 @@ impl<'a> RecipientLine<'a> {
             reply_code: None,
             reply: None,
             reason: None,
+            existing: None,
+            replaced: None,
+            retry_at: None,
             permanent: None,
         };
         match &r.outcome {
@@ -234,9 +248,11 @@ impl<'a> RecipientLine<'a> {
                 attempts,
                 resent,
                 message_id,
+                replaced,
                 ..
             } => {
                 v.outcome = if *resent { "resent" } else { "sent" };
+                v.replaced = replaced.map(RecordRef::from);
                 v.message_id = Some(message_id);
                 v.expires = Some(rfc3339(*expires));
                 v.attempts = Some(*attempts);
@@ -248,10 +264,13 @@ impl<'a> RecipientLine<'a> {
                     v.reply = Some(reply.text());
                 }
             }
-            Outcome::Skipped { state, expires } => {
+            Outcome::Skipped { reason, existing } => {
                 v.outcome = "skipped";
-                v.reason = Some(format!("a {} code exists", state.as_str()));
-                v.expires = Some(rfc3339(*expires));
+                v.reason = Some(reason.as_str().into());
+                v.existing = Some(RecordRef::from(*existing));
+                if *reason == SkipReason::Live {
+                    v.expires = Some(rfc3339(existing.expires));
+                }
             }
             Outcome::Invalid(p) => {
                 v.outcome = "invalid";
@@ -262,6 +281,9 @@ impl<'a> RecipientLine<'a> {
                 v.permanent = Some(error.exit_code() != crate::exit::TEMPFAIL);
                 v.attempts = Some(*attempts);
                 v.reason = Some(error.to_string());
+                if let Error::Limit(l) = error.as_ref() {
+                    v.retry_at = Some(rfc3339(l.until()));
+                }
                 if let Error::Transport(t) = error.as_ref()
                     && let Some(reply) = t.reply()
                 {
@@ -272,6 +294,52 @@ impl<'a> RecipientLine<'a> {
         }
         v
     }
+}
+
+/// `{"kind":"otp","state":"verified"}`: a record a send left alone or superseded.
+#[derive(Serialize)]
+struct RecordRef {
+    kind: &'static str,
+    state: &'static str,
+}
+
+impl From<Existing> for RecordRef {
+    fn from(e: Existing) -> RecordRef {
+        RecordRef {
+            kind: e.kind.as_str(),
+            state: e.state.as_str(),
+        }
+    }
+}
+
+/// For people: why a recipient was skipped, e.g. `the TOTP enrolment sent earlier is verified`.
+fn skipped_text(reason: SkipReason, e: &Existing) -> String {
+    let what = e.kind.describe();
+    match reason {
+        SkipReason::Live => format!(
+            "the {what} sent earlier is {} (until {}); pass --resend to send a new one",
+            e.state.as_str(),
+            human_time(e.expires)
+        ),
+        SkipReason::Verified => {
+            format!("the {what} sent earlier is verified; pass --resend to replace it")
+        }
+        SkipReason::Locked => format!(
+            "the {what} sent earlier is locked after wrong codes; pass --resend to replace it, \
+             or securemail revoke first"
+        ),
+    }
+}
+
+/// For people: `; it replaces the verified TOTP enrolment sent earlier`.
+fn replaced_text(replaced: Option<Existing>) -> String {
+    replaced.map_or_else(String::new, |e| {
+        format!(
+            "; it replaces the {} {} sent earlier",
+            e.state.as_str(),
+            e.kind.describe()
+        )
+    })
 }
 
 /// `{"type":"summary","command":"send",…}`: the counts at the end of a list.
@@ -423,9 +491,10 @@ fn single_result(
             path,
             expires,
             resent,
+            replaced,
             ..
         } => {
-            let expires = human_time(expires);
+            let expires = format!("{}{}", human_time(expires), replaced_text(replaced));
             let again = if resent { " again" } else { "" };
             match (reply, path) {
                 (_, Some(path)) if dry_run => out.human(&format!(
@@ -449,12 +518,11 @@ fn single_result(
             }
             Ok(())
         }
-        Outcome::Skipped { state, expires } => {
+        Outcome::Skipped { reason, existing } => {
             out.human(&format!(
-                "skipped {}: the {what} sent earlier is {} (until {}); pass --resend to send a new one",
+                "skipped {}: {}",
                 r.address,
-                state.as_str(),
-                human_time(expires)
+                skipped_text(reason, &existing)
             ));
             Ok(())
         }
@@ -567,10 +635,18 @@ impl Observer for Many {
             String::new()
         };
         match &r.outcome {
+            Outcome::Failed { error, attempts: 0 } => {
+                self.line(&format!("securemail: failed: {}{at}: {error}", r.address))
+            }
             Outcome::Failed { error, attempts } => self.line(&format!(
                 "securemail: failed: {}{at} after {attempts} attempt{}: {error}",
                 r.address,
                 if *attempts == 1 { "" } else { "s" }
+            )),
+            Outcome::Skipped { reason, existing } => self.line(&format!(
+                "securemail: skipped {}{at}: {}",
+                r.address,
+                skipped_text(*reason, existing)
             )),
             Outcome::Invalid(p) => {
                 self.line(&format!("securemail: skipped invalid{at}: {}", p.reason))
@@ -579,7 +655,14 @@ impl Observer for Many {
                 "securemail: sent {} again: its mail was in flight when a previous run stopped",
                 r.address
             )),
-            Outcome::Sent { .. } | Outcome::Skipped { .. } => {}
+            Outcome::Sent {
+                replaced: Some(e), ..
+            } if matches!(e.state, State::Verified | State::Locked) => self.line(&format!(
+                "securemail: sent {}{at}{}",
+                r.address,
+                replaced_text(Some(*e))
+            )),
+            Outcome::Sent { .. } => {}
         }
     }
 

@@ -41,6 +41,9 @@ struct RecordLine<'a> {
     created: String,
     expires: String,
     attempts: u32,
+    /// For a throttled verified TOTP: when the next code will be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_attempt: Option<String>,
     message_id: Option<&'a str>,
 }
 
@@ -100,7 +103,7 @@ fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Err
             .unwrap_or(9)
             .max(9);
         println!(
-            "{:<width$}  KIND  {:<10}  {:<20}  {:<20}  ATTEMPTS",
+            "{:<width$}  KIND  {:<10}  {:<20}  {:<20}  ATTEMPTS  NEXT ATTEMPT",
             "RECIPIENT", "STATE", "CREATED", "EXPIRES"
         );
         for r in &records {
@@ -110,8 +113,13 @@ fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Err
             } else {
                 human_time(r.expires)
             };
+            // To the second: throttling waits start at one second.
+            let next = r.throttled_until(now).map_or_else(
+                || "-".to_string(),
+                |t| rfc3339(t).replace('T', " ").replace('Z', " UTC"),
+            );
             println!(
-                "{:<width$}  {:<4}  {:<10}  {:<20}  {:<20}  {}",
+                "{:<width$}  {:<4}  {:<10}  {:<20}  {:<20}  {:<8}  {next}",
                 r.recipient,
                 r.kind.as_str(),
                 state.as_str(),
@@ -129,6 +137,7 @@ fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Err
             created: rfc3339(r.created),
             expires: rfc3339(r.expires),
             attempts: r.attempts,
+            next_attempt: r.throttled_until(now).map(rfc3339),
             message_id: r.message_id.as_deref(),
         };
         out.emit(&line, || None);

@@ -20,6 +20,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) verify: RawVerify,
     #[serde(default)]
+    pub(super) limits: RawLimits,
+    #[serde(default)]
     pub(super) templates: RawTemplates,
     pub(super) dkim: Option<Spanned<RawDkim>>,
     #[serde(default)]
@@ -107,6 +109,14 @@ pub(super) struct RawKey {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawVerify {
     pub(super) max_attempts: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub(super) resend_cooldown: Option<Spanned<String>>,
+    pub(super) codes_per_day: Option<Spanned<i64>>,
+    pub(super) wrong_attempts_per_day: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -85,6 +85,28 @@ pub struct KeyPolicy {
     pub ttl: Duration,
 }
 
+/// `[limits]`, checked: what one recipient may be sent and may try, whatever the commands say
+/// (see [`crate::limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsPolicy {
+    /// No new code to a recipient sooner than this after the last one.
+    pub resend_cooldown: Duration,
+    /// Codes issued to one recipient in any 24 hours.
+    pub codes_per_day: u32,
+    /// Wrong codes from one recipient, across all their codes, in any 24 hours.
+    pub wrong_attempts_per_day: u32,
+}
+
+impl Default for LimitsPolicy {
+    fn default() -> LimitsPolicy {
+        LimitsPolicy {
+            resend_cooldown: Duration::from_secs(60),
+            codes_per_day: 5,
+            wrong_attempts_per_day: 10,
+        }
+    }
+}
+
 /// `[dkim]`, checked.
 #[derive(Debug, Clone)]
 pub struct DkimSettings {
@@ -124,12 +146,17 @@ pub struct Settings {
     pub otp: OtpPolicy,
     pub key: KeyPolicy,
     pub max_attempts: u32,
+    pub limits: LimitsPolicy,
     /// DKIM signing, when `[dkim]` is present.
     pub dkim: Option<DkimSettings>,
     /// msmtp-style log of every send, when `[log] file` is set.
     pub log_file: Option<PathBuf>,
     pub reply: ReplyPolicy,
 }
+
+/// How long a process waits for another one's lock on the store before giving up, unless
+/// `[store] lock_timeout` says otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Largest configuration file read.
 pub(super) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;

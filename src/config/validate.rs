@@ -88,7 +88,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         "securemail.db",
     )?);
     let store_lock_timeout = match raw.store.lock_timeout {
-        None => crate::store::BUSY_TIMEOUT,
+        None => DEFAULT_LOCK_TIMEOUT,
         Some(v) => match humantime::parse_duration(v.get_ref()) {
             Ok(d) if d <= Duration::from_secs(600) => d,
             _ => {
@@ -121,6 +121,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         "5 is a common choice; after this many wrong codes in a row the code locks",
     )?;
 
+    let limits = check_recipient_limits(&r, raw.limits)?;
     let dkim = raw.dkim.map(|d| check_dkim(&r, d, &resolve)).transpose()?;
     let log_file = raw
         .log
@@ -145,6 +146,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         otp,
         key,
         max_attempts: max_attempts as u32,
+        limits,
         dkim,
         log_file,
         reply,
@@ -665,6 +667,51 @@ fn check_key(r: &Reporter<'_>, raw: RawKey) -> Result<KeyPolicy, ConfigError> {
     })
 }
 
+/// `[limits]`: the per-recipient budgets. The ranges keep them budgets: a cooldown of up to a
+/// day (0 turns it off), and a day's codes and wrong attempts bounded so that the README's
+/// success bound stays small.
+fn check_recipient_limits(r: &Reporter<'_>, raw: RawLimits) -> Result<LimitsPolicy, ConfigError> {
+    let defaults = LimitsPolicy::default();
+    let resend_cooldown = match raw.resend_cooldown {
+        None => defaults.resend_cooldown,
+        Some(v) => match humantime::parse_duration(v.get_ref()) {
+            Ok(d) if d <= Duration::from_secs(86400) && d.subsec_nanos() == 0 => d,
+            _ => {
+                return Err(r.at(
+                    &v,
+                    format!(
+                        "[limits] resend_cooldown = {:?} is not a whole number of seconds up to 24 hours",
+                        v.get_ref()
+                    ),
+                    "write a duration such as \"60s\" or \"5m\" (\"0s\" sends again at once)",
+                ));
+            }
+        },
+    };
+    let codes_per_day = int_in(
+        r,
+        raw.codes_per_day,
+        "[limits] codes_per_day",
+        1..=100,
+        i64::from(defaults.codes_per_day),
+        "codes one recipient may be sent in any 24 hours; 5 covers lost mail and typos",
+    )?;
+    let wrong_attempts_per_day = int_in(
+        r,
+        raw.wrong_attempts_per_day,
+        "[limits] wrong_attempts_per_day",
+        1..=100,
+        i64::from(defaults.wrong_attempts_per_day),
+        "wrong codes one recipient may send in any 24 hours, across all their codes; each one \
+         is a guess (see the README's Security section)",
+    )?;
+    Ok(LimitsPolicy {
+        resend_cooldown,
+        codes_per_day: codes_per_day as u32,
+        wrong_attempts_per_day: wrong_attempts_per_day as u32,
+    })
+}
+
 fn int_in(
     r: &Reporter<'_>,
     v: Option<Spanned<i64>>,
@@ -757,6 +804,35 @@ mod tests {
         assert_eq!(s.otp.skew, 1);
         assert_eq!(s.key.ttl, Duration::from_secs(86400));
         assert_eq!(s.max_attempts, 5);
+        assert_eq!(s.limits.resend_cooldown, Duration::from_secs(60));
+        assert_eq!(s.limits.codes_per_day, 5);
+        assert_eq!(s.limits.wrong_attempts_per_day, 10);
+    }
+
+    #[test]
+    fn limits_are_read_and_checked_with_their_position() {
+        let s = parse_str(&format!(
+            "{MIN}[limits]\nresend_cooldown = \"0s\"\ncodes_per_day = 20\nwrong_attempts_per_day = 3\n"
+        ))
+        .unwrap();
+        assert_eq!(s.limits.resend_cooldown, Duration::ZERO);
+        assert_eq!(
+            (s.limits.codes_per_day, s.limits.wrong_attempts_per_day),
+            (20, 3)
+        );
+        for (line, column, bad) in [
+            (4, 19, "resend_cooldown = \"2 days\""),
+            (4, 19, "resend_cooldown = \"500ms\""),
+            (4, 17, "codes_per_day = 0"),
+            (4, 26, "wrong_attempts_per_day = 1000"),
+        ] {
+            let e = parse_str(&format!("{MIN}[limits]\n{bad}\n")).unwrap_err();
+            assert_eq!(e.at, Some(Position { line, column }), "{bad}");
+            assert!(e.message.starts_with("[limits] "), "{}", e.message);
+            assert!(e.hint.is_some());
+        }
+        let e = parse_str(&format!("{MIN}[limits]\nresends = 3\n")).unwrap_err();
+        assert!(e.message.contains("resends"), "{}", e.message);
     }
 
     #[test]

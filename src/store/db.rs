@@ -20,8 +20,53 @@ use crate::CodeKind;
 use crate::files;
 use crate::otp::{OtpAlgorithm, OtpParams};
 
-/// 1: codes; 2: meta (the sealing key's id).
-const SCHEMA_VERSION: i64 = 2;
+/// The schema this build writes. Older stores are migrated in place by [`MIGRATIONS`].
+const SCHEMA_VERSION: i64 = 3;
+
+/// `MIGRATIONS[n]` takes a store from schema version `n` to `n + 1`. Append new steps; never
+/// edit one that has shipped.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
+    [SCHEMA_1_CODES, SCHEMA_2_META, SCHEMA_3_LIMITS];
+
+/// Version 1: one row per issued code.
+const SCHEMA_1_CODES: &str = "
+    CREATE TABLE IF NOT EXISTS codes (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient  TEXT    NOT NULL,
+        kind       TEXT    NOT NULL CHECK (kind IN ('otp', 'key')),
+        created    INTEGER NOT NULL,
+        expires    INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        state      TEXT    NOT NULL,
+        sealed     BLOB    NOT NULL,
+        last_step  INTEGER,
+        message_id TEXT,
+        otp_algorithm TEXT,
+        otp_digits    INTEGER,
+        otp_period    INTEGER,
+        updated    INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS codes_by_recipient ON codes (recipient, id);";
+
+/// Version 2: the id of the sealing key (filled in by [`Store::migrate`]: a store from schema 1
+/// records the key file beside it when it is migrated, `open_mode` having refused a missing one).
+const SCHEMA_2_META: &str =
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+/// Version 3, per-recipient limits (see [`crate::limits`]): when a throttled code may next be
+/// tried, and one row per wrong code, for the daily budget across all of a recipient's codes.
+const SCHEMA_3_LIMITS: &str = "
+    ALTER TABLE codes ADD COLUMN next_attempt INTEGER;
+    CREATE TABLE attempts (
+        id        INTEGER PRIMARY KEY,
+        recipient TEXT    NOT NULL,
+        at        INTEGER NOT NULL
+    );
+    CREATE INDEX attempts_by_recipient ON attempts (recipient, at);";
+
+/// The columns [`row_to_record`] reads, in its order.
+const RECORD_COLUMNS: &str = "id, recipient, kind, created, expires, attempts, state, sealed, \
+    last_step, message_id, otp_algorithm, otp_digits, otp_period, next_attempt";
 
 /// The SQLite store.
 pub struct Store {
@@ -57,7 +102,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// [`Store::create_or_open`] with the default lock timeout.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::create_or_open(path, super::BUSY_TIMEOUT)
+        Store::create_or_open(path, crate::config::DEFAULT_LOCK_TIMEOUT)
     }
 
     /// Opens the store for a command that issues codes, creating the database, its directory
@@ -186,47 +231,33 @@ impl Store {
         if version == SCHEMA_VERSION {
             return Ok(());
         }
+        // All steps in one transaction: a store is at one version or the next, never between.
+        // The version is read again under the write lock, as another process may have migrated
+        // the store meanwhile.
         let at = self.at.clone();
         let key_id = self.vault.id().to_string();
         let tx = self.begin()?;
-        // Each step is idempotent: another process may have migrated since `version` was read.
-        if version < 1 {
-            tx.execute_batch(
-                "CREATE TABLE IF NOT EXISTS codes (
-                     id         INTEGER PRIMARY KEY AUTOINCREMENT,
-                     recipient  TEXT    NOT NULL,
-                     kind       TEXT    NOT NULL CHECK (kind IN ('otp', 'key')),
-                     created    INTEGER NOT NULL,
-                     expires    INTEGER NOT NULL,
-                     attempts   INTEGER NOT NULL DEFAULT 0,
-                     state      TEXT    NOT NULL,
-                     sealed     BLOB    NOT NULL,
-                     last_step  INTEGER,
-                     message_id TEXT,
-                     otp_algorithm TEXT,
-                     otp_digits    INTEGER,
-                     otp_period    INTEGER,
-                     updated    INTEGER NOT NULL
-                 );
-                 CREATE INDEX IF NOT EXISTS codes_by_recipient ON codes (recipient, id);",
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| at.err(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Newer {
+                path: at.path.clone(),
+                found: version,
+            });
+        }
+        let from = usize::try_from(version).unwrap_or(0);
+        for step in MIGRATIONS.iter().skip(from) {
+            tx.execute_batch(step).map_err(|e| at.err(e))?;
+        }
+        if from < 2 {
+            tx.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('key_id', ?1)",
+                params![key_id],
             )
             .map_err(|e| at.err(e))?;
         }
-        if version < 2 {
-            // Schema 2: the id of the sealing key. A store from schema 1 records the key file
-            // beside it when it is migrated (`open_mode` has refused a missing one).
-            tx.execute_batch(
-                "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
-            )
-            .and_then(|()| {
-                tx.execute(
-                    "INSERT OR IGNORE INTO meta (name, value) VALUES ('key_id', ?1)",
-                    params![key_id],
-                )
-            })
-            .map_err(|e| at.err(e))?;
-        }
-        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| at.err(e))?;
         tx.commit().map_err(|e| at.err(e))
     }
@@ -323,24 +354,76 @@ impl Store {
         now: i64,
         decide: impl FnOnce(&Vault, Option<&Record>) -> Result<(Option<Update>, T), StoreError>,
     ) -> Result<T, StoreError> {
+        self.with_current_counted(recipient, now, |vault, record, _| decide(vault, record))
+    }
+
+    /// [`Store::with_current`], also giving `decide` the times (ascending) of the recipient's
+    /// wrong codes in the last 24 hours, across all their codes. An update marked `wrong` adds
+    /// one at `now`, in the same transaction.
+    pub fn with_current_counted<T>(
+        &mut self,
+        recipient: &str,
+        now: i64,
+        decide: impl FnOnce(&Vault, Option<&Record>, &[i64]) -> Result<(Option<Update>, T), StoreError>,
+    ) -> Result<T, StoreError> {
         let at = self.at.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| at.err(e))?;
         let record = current_in(&tx, &at, recipient)?;
-        let (update, out) = decide(&self.vault, record.as_ref())?;
+        let since = now - crate::limits::DAY;
+        let wrong = times_in(
+            &tx,
+            "SELECT at FROM attempts WHERE recipient = ?1 AND at > ?2 ORDER BY at",
+            recipient,
+            since,
+        )
+        .map_err(|e| at.err(e))?;
+        let (update, out) = decide(&self.vault, record.as_ref(), &wrong)?;
         if let (Some(u), Some(r)) = (update, record.as_ref()) {
             tx.prepare_cached(
-                "UPDATE codes SET attempts = ?2, state = ?3, last_step = ?4, updated = ?5 WHERE id = ?1",
+                "UPDATE codes SET attempts = ?2, state = ?3, last_step = ?4, next_attempt = ?5,
+                                  updated = ?6
+                 WHERE id = ?1",
             )
             .and_then(|mut stmt| {
-                stmt.execute(params![r.id, u.attempts, u.state.as_str(), u.last_step, now])
+                stmt.execute(params![
+                    r.id,
+                    u.attempts,
+                    u.state.as_str(),
+                    u.last_step,
+                    u.next_attempt,
+                    now
+                ])
             })
             .map_err(|e| at.err(e))?;
+            if u.wrong {
+                // Rows that left the window are of no further use: drop this recipient's.
+                tx.prepare_cached("DELETE FROM attempts WHERE recipient = ?1 AND at <= ?2")
+                    .and_then(|mut stmt| stmt.execute(params![recipient, since]))
+                    .and_then(|_| {
+                        tx.prepare_cached("INSERT INTO attempts (recipient, at) VALUES (?1, ?2)")
+                    })
+                    .and_then(|mut stmt| stmt.execute(params![recipient, now]))
+                    .map_err(|e| at.err(e))?;
+            }
         }
         tx.commit().map_err(|e| at.err(e))?;
         Ok(out)
+    }
+
+    /// When (ascending, unix seconds) the codes issued to `recipient` after `since` were
+    /// created, not counting sends that failed (those never reached anyone).
+    pub fn issued_since(&self, recipient: &str, since: i64) -> Result<Vec<i64>, StoreError> {
+        times_in(
+            &self.conn,
+            "SELECT created FROM codes
+             WHERE recipient = ?1 AND created > ?2 AND state <> 'failed' ORDER BY created",
+            recipient,
+            since,
+        )
+        .map_err(|e| self.err(e))
     }
 
     /// Records still `sending` belong to a run that died mid-transaction (send runs hold an
@@ -397,11 +480,7 @@ impl Store {
         filter: &str,
         recipient: Option<&str>,
     ) -> Result<Vec<Record>, StoreError> {
-        let sql = format!(
-            "SELECT id, recipient, kind, created, expires, attempts, state, sealed, last_step, message_id,
-                    otp_algorithm, otp_digits, otp_period
-             FROM codes c {filter}"
-        );
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM codes c {filter}");
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![recipient], row_to_record)
@@ -426,13 +505,11 @@ fn current_in(
     at: &Place,
     recipient: &str,
 ) -> Result<Option<Record>, StoreError> {
-    conn.prepare_cached(
-        "SELECT id, recipient, kind, created, expires, attempts, state, sealed, last_step, message_id,
-                otp_algorithm, otp_digits, otp_period
-         FROM codes
+    conn.prepare_cached(&format!(
+        "SELECT {RECORD_COLUMNS} FROM codes
          WHERE recipient = ?1 AND state NOT IN ('sending', 'failed', 'superseded')
-         ORDER BY id DESC LIMIT 1",
-    )
+         ORDER BY id DESC LIMIT 1"
+    ))
     .and_then(|mut stmt| stmt.query_row(params![recipient], row_to_record).optional())
     .map_err(|e| at.err(e))?
     .transpose()
@@ -478,6 +555,18 @@ fn custody(conn: &Connection, at: &Place) -> Result<(Option<String>, bool), Stor
         Ok((recorded, has_records))
     };
     read().map_err(|e| at.err(e))
+}
+
+/// The times one query `sql` (with parameters recipient and since) returns.
+fn times_in(
+    conn: &Connection,
+    sql: &str,
+    recipient: &str,
+    since: i64,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![recipient, since], |r| r.get::<_, i64>(0))?;
+    rows.collect()
 }
 
 /// Opens one SQLite connection with securemail's per-connection settings. The database file
@@ -554,6 +643,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
         last_step: row.get(8)?,
         message_id: row.get(9)?,
         otp,
+        next_attempt: row.get(13)?,
     }))
 }
 
@@ -752,6 +842,54 @@ mod tests {
             .with_current("a@x.org", 2, |_, r| Ok((None, r.is_some())))
             .unwrap();
         assert!(!cur);
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_in_place() {
+        let (_t, db) = temp_db();
+        fs::create_dir_all(db.parent().unwrap()).unwrap();
+        // A schema 1 store has its key file; migrating records that key's id.
+        let key = key_file_path(&db);
+        fs::write(&key, [7u8; 32]).unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let old = Connection::open(&db).unwrap();
+        old.execute_batch(SCHEMA_1_CODES).unwrap();
+        old.execute(
+            "INSERT INTO codes (recipient, kind, created, expires, attempts, state, sealed, updated)
+             VALUES ('a@x.org', 'key', 1, 99, 2, 'pending', x'00', 1)",
+            [],
+        )
+        .unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        drop(old);
+        let mut s = Store::open(&db).unwrap();
+        let rec = s.current("a@x.org").unwrap().unwrap();
+        assert_eq!(
+            (rec.attempts, rec.state, rec.next_attempt),
+            (2, State::Pending, None)
+        );
+        let version: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        // The new table works: a wrong attempt is counted for the recipient.
+        let wrong = s
+            .with_current_counted("a@x.org", 50, |_, r, wrong| {
+                assert!(wrong.is_empty());
+                let update = Update {
+                    attempts: 3,
+                    wrong: true,
+                    ..Update::unchanged(r.unwrap())
+                };
+                Ok((Some(update), ()))
+            })
+            .and_then(|()| s.with_current_counted("a@x.org", 51, |_, _, w| Ok((None, w.to_vec()))))
+            .unwrap();
+        assert_eq!(wrong, vec![50]);
+        drop(s);
+        // Opening again changes nothing.
+        assert_eq!(Store::open(&db).unwrap().records(None).unwrap().len(), 1);
     }
 
     #[test]

@@ -10,13 +10,7 @@ pub mod error;
 pub mod record;
 pub mod vault;
 
-use std::time::Duration;
-
 pub use db::Store;
 pub use error::StoreError;
 pub use record::{Material, NewRecord, Record, State, Update};
 pub use vault::{Vault, key_file_path};
-
-/// How long a process waits for another one's lock before giving up, unless `[store]
-/// lock_timeout` says otherwise.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

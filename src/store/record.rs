@@ -17,7 +17,8 @@ pub enum State {
     Verified,
     /// Not confirmed in time.
     Expired,
-    /// Too many wrong codes in a row.
+    /// Too many wrong codes in a row: `max_attempts` for a pending code, 100 for a verified
+    /// TOTP (which is throttled before that, see [`crate::limits`]).
     Locked,
     /// A newer code was sent to the same recipient.
     Superseded,
@@ -68,7 +69,16 @@ pub struct Record {
     pub message_id: Option<String>,
     /// TOTP parameters the enrolment was issued with (`None` for keys).
     pub otp: Option<OtpParams>,
+    /// Unix seconds before which no code is evaluated (a throttled verified TOTP).
+    pub next_attempt: Option<i64>,
     pub(crate) sealed: Vec<u8>,
+}
+
+impl Record {
+    /// When the next attempt is allowed, if that is still in the future at `now`.
+    pub fn throttled_until(&self, now: i64) -> Option<i64> {
+        self.next_attempt.filter(|&t| now < t)
+    }
 }
 
 /// A change to the current record, decided by the caller of [`Store::with_current`].
@@ -77,6 +87,23 @@ pub struct Update {
     pub attempts: u32,
     pub state: State,
     pub last_step: Option<i64>,
+    /// See [`Record::next_attempt`].
+    pub next_attempt: Option<i64>,
+    /// This update follows a wrong code: it counts towards the recipient's daily budget.
+    pub wrong: bool,
+}
+
+impl Update {
+    /// What `r` holds now: the base for an update that changes only some fields.
+    pub fn unchanged(r: &Record) -> Update {
+        Update {
+            attempts: r.attempts,
+            state: r.state,
+            last_step: r.last_step,
+            next_attempt: r.next_attempt,
+            wrong: false,
+        }
+    }
 }
 
 /// A code about to be sent, as [`super::Store::insert_sending`] records it.

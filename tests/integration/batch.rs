@@ -45,7 +45,14 @@ fn fifty_recipients_each_get_one_mail_with_their_own_qr_and_can_verify() {
     let ca = Ca::new("securemail test CA");
     let srv = tls_server(&ca, |_| {});
     let env = Env::new("");
-    set_smtp_extra(&env, &srv, &ca, "connections = 3\n");
+    // The resend at the end follows the first mails at once: no cooldown here (the budgets have
+    // their own tests in limits.rs).
+    set_smtp_extra(
+        &env,
+        &srv,
+        &ca,
+        "connections = 3\n[limits]\nresend_cooldown = \"0s\"\n",
+    );
     let addrs = addresses(50);
     let file = list(&env, "team.csv", &csv(&addrs));
     let r = env.run(&["send", "--otp", "--to-list", &file]);
@@ -106,7 +113,7 @@ fn fifty_recipients_each_get_one_mail_with_their_own_qr_and_can_verify() {
         r.stdout()
     );
     assert_eq!(srv.log().mails.len(), 50);
-    // --resend forces new codes.
+    // --resend replaces even verified enrolments (a plain send skipped them), and says so.
     env.run(&[
         "send", "--otp", "--resend", "--to", &addrs[0], "--to", &addrs[1],
     ])
@@ -181,7 +188,13 @@ fn a_progress_bar_only_on_a_terminal() {
     // No need to slow the server down: indicatif draws the first updates at once.
     let srv = tls_server(&ca, |_| {});
     let env = Env::new("");
-    set_smtp_extra(&env, &srv, &ca, "connections = 1\n");
+    // The second run resends at once: no cooldown here.
+    set_smtp_extra(
+        &env,
+        &srv,
+        &ca,
+        "connections = 1\n[limits]\nresend_cooldown = \"0s\"\n",
+    );
     let file = list(&env, "team.csv", &csv(&addresses(12)));
     let r = env.run(&["send", "--key", "--to-list", &file]);
     r.expect(0);

@@ -197,8 +197,12 @@ fn a_schema_1_store_records_its_key_when_migrated() {
     let original = id(&env);
     let downgrade = || {
         let db = rusqlite::Connection::open(env.path("securemail.db")).unwrap();
-        db.execute_batch("DROP TABLE meta; PRAGMA user_version = 1;")
-            .unwrap();
+        // Back to schema 1 as an old securemail wrote it: no key id, no limits bookkeeping.
+        db.execute_batch(
+            "DROP TABLE meta; DROP TABLE attempts; ALTER TABLE codes DROP COLUMN next_attempt;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
     };
     downgrade();
     assert_eq!(id(&env), original);
@@ -206,7 +210,7 @@ fn a_schema_1_store_records_its_key_when_migrated() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3, "migrated to the current schema");
     drop(db);
 
     downgrade();

@@ -9,6 +9,7 @@ mod batch;
 mod config_errors;
 mod custody;
 mod fuzz_corpus;
+mod limits;
 mod operator;
 mod outbox;
 mod replies;

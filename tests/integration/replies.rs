@@ -193,7 +193,8 @@ fn reply_from_the_wrong_address_is_refused() {
 
 #[test]
 fn reply_to_an_older_mail_is_refused_without_counting() {
-    let env = Env::new("[verify]\nmax_attempts = 1\n");
+    // Two codes back to back: no resend cooldown.
+    let env = Env::new("[verify]\nmax_attempts = 1\n[limits]\nresend_cooldown = \"0s\"\n");
     let (old_key, old_mid) = send_key(&env, "gus@example.org");
     let (new_key, _) = send_key(&env, "gus@example.org");
     let r = check(

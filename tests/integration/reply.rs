@@ -61,6 +61,9 @@ fn totp_enrolment_confirms_then_keeps_verifying_and_refuses_replays() {
         r.stderr()
     );
 
+    // The replay counted as a wrong code: the verified enrolment is throttled for a second.
+    // Let that second pass in the store, as the clock would.
+    support::let_throttle_pass(&env);
     // The next time step's code (inside the ±1 skew window) still verifies: the authenticator
     // is now a second factor.
     let next = support::totp(&secret, now + 30);
@@ -193,7 +196,8 @@ fn expired_key_is_refused() {
 
 #[test]
 fn a_new_send_skips_a_live_code_unless_resend_then_supersedes_it() {
-    let env = Env::new("");
+    // The resend follows at once: no cooldown (limits.rs tests it).
+    let env = Env::new("[limits]\nresend_cooldown = \"0s\"\n");
     let old = send_key(&env, "hank@example.org");
     let r = env.run(&["send", "--key", "--to", "hank@example.org"]);
     r.expect(0);
