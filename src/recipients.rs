@@ -735,6 +735,64 @@ mod tests {
         assert_eq!(c.problems.len(), 1);
     }
 
+    /// Pass two over `p` after pass one, collecting the addresses it yields.
+    fn send_pass(source: &Source) -> (Vec<String>, Result<(), ListError>) {
+        let mut got = Vec::new();
+        let r = stream(source, |e| {
+            if let Entry::Valid { recipient, .. } = e {
+                got.push(recipient.address);
+            }
+            true
+        });
+        (got, r)
+    }
+
+    #[test]
+    fn lines_appended_between_the_passes_are_never_yielded() {
+        let p = write("grow", b"a@x.org\nb@x.org\n");
+        let source = file(&p);
+        assert_eq!(check(&source).unwrap().valid, 2);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, b"late@x.org\n").unwrap();
+        let (got, r) = send_pass(&source);
+        assert!(got.is_empty(), "{got:?}");
+        let e = r.unwrap_err();
+        assert!(matches!(e, ListError::Changed { .. }), "{e}");
+        assert!(e.to_string().contains("it grew by 11 bytes"), "{e}");
+        assert_eq!(e.exit_code(), exit::DATAERR);
+    }
+
+    #[test]
+    fn a_same_size_rewrite_is_caught() {
+        let p = write("rewrite", b"a@x.org\nb@x.org\n");
+        let source = file(&p);
+        check(&source).unwrap();
+        // Same length, written in place; the mtime may not move within one clock tick.
+        std::fs::write(&p, b"a@x.org\nc@x.org\n").unwrap();
+        let (_, r) = send_pass(&source);
+        assert!(matches!(r, Err(ListError::Changed { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn an_unchanged_file_streams_and_confirms() {
+        let p = write("same", b"a@x.org\nb@x.org\n");
+        let source = file(&p);
+        check(&source).unwrap();
+        let (got, r) = send_pass(&source);
+        r.unwrap();
+        assert_eq!(got, ["a@x.org", "b@x.org"]);
+        let Source::File(list) = &source else {
+            unreachable!()
+        };
+        list.confirm_unchanged().unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, b"c@x.org\n").unwrap();
+        assert!(matches!(
+            list.confirm_unchanged(),
+            Err(ListError::Changed { .. })
+        ));
+    }
+
     #[test]
     fn missing_file_is_noinput() {
         let e = ListFile::open(Path::new("/nonexistent/list.csv")).unwrap_err();
