@@ -7,6 +7,7 @@ mod support;
 mod adversarial;
 mod batch;
 mod config_errors;
+mod edges;
 mod fuzz_corpus;
 mod operator;
 mod outbox;
