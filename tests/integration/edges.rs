@@ -382,3 +382,21 @@ fn a_failing_password_command_says_how() {
         r.stderr()
     );
 }
+
+#[test]
+fn an_empty_answer_at_the_password_prompt_is_refused_before_connecting() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    // No password source: asked on the terminal.
+    let env = smtp_env(&srv, &ca, "", "");
+    let r = support::run_on_tty(&env, "send --key --to a@example.org", "\n");
+    r.expect(78);
+    // On a terminal, stdout and stderr share it.
+    assert!(
+        r.stdout()
+            .contains("securemail: error: no SMTP password was typed"),
+        "{}",
+        r.stdout()
+    );
+    assert_eq!(srv.log().connections, 0);
+}
