@@ -3,20 +3,38 @@
 //! The list file is CSV, one recipient a line: `email[,name]`, an optional header line
 //! (`email,name`), `#` comments and blank lines ignored, `"quoted, fields"` with `""` for a quote,
 //! LF or CRLF line endings. A line break inside a field is refused (it would end up in a
-//! header). The file is read twice, streaming: [`check`] validates every line and counts, before
-//! anything is sent; [`stream`] then yields recipients one at a time, so a list of any length
-//! never sits in memory as mails.
+//! header). The list is read twice: [`check`] validates every line and counts, before anything
+//! is sent; [`stream`] then yields recipients one at a time.
+//!
+//! Reading twice is only sound if both passes see the same lines. A regular file is kept open
+//! and streamed twice (a list of any length never sits in memory), and the send pass must read
+//! exactly the bytes the check pass hashed: a list edited or appended to during the run stops it
+//! with [`ListError::Changed`] instead of sending lines nobody checked or silently leaving new
+//! ones out. Anything else (`-` for stdin, a pipe, a FIFO, `<(…)`) can be read only once, so it
+//! is read once into memory, up to [`MAX_BUFFERED_BYTES`].
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::fs::{File, Metadata};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
 
 use crate::exit;
 use crate::mail::{MailError, Recipient};
 
 /// Longest list line read (an address plus a name is far shorter).
 const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// Largest list read from stdin, a pipe or a FIFO (it is held in memory for the two passes);
+/// about a million recipients. A regular file is streamed and has no limit.
+pub const MAX_BUFFERED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What `--to-list -` reads from, in messages.
+const STDIN_NAME: &str = "(standard input)";
 
 /// A problem with one line of a list (or with `--to`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,12 +61,30 @@ pub enum ListError {
     Arg { problem: LineProblem },
     #[error("the recipient list {} has no recipients", path.display())]
     Empty { path: PathBuf },
+    #[error(
+        "the recipient list {} is larger than {} MiB; a list from stdin, a pipe or a FIFO is held in memory",
+        path.display(), MAX_BUFFERED_BYTES / (1024 * 1024)
+    )]
+    TooLarge { path: PathBuf },
+    /// The list's content differs from what the check pass read. `sent`: mails that went out
+    /// (and were recorded) before this was noticed.
+    #[error(
+        "the recipient list {} changed during the run ({what}); {sent} recipient{} had been sent their mail",
+        path.display(), if *sent == 1 { "" } else { "s" }
+    )]
+    Changed {
+        path: PathBuf,
+        what: String,
+        sent: usize,
+    },
 }
 
 impl ListError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ListError::Read { .. } => exit::NOINPUT,
+            // Changed: the input was not one consistent list. Not "try again later" (75): the
+            // same command right away is the fix, once the list is final.
             _ => exit::DATAERR,
         }
     }
@@ -73,6 +109,12 @@ impl ListError {
             ListError::Empty { .. } => {
                 "put one address per line, optionally followed by ,name".into()
             }
+            ListError::TooLarge { .. } => {
+                "write the list to a regular file and pass its path: a file is streamed, whatever its size".into()
+            }
+            ListError::Changed { .. } => {
+                "the mails sent are recorded: once the list is final, run the same command again and it sends only to the rest (do not edit a list while securemail reads it)".into()
+            }
         })
     }
 }
@@ -85,8 +127,263 @@ pub enum Source {
         to: Vec<String>,
         name: Option<String>,
     },
-    /// `--to-list FILE`.
-    File(PathBuf),
+    /// `--to-list FILE` (or `-`), opened with [`ListFile::open`].
+    File(ListFile),
+}
+
+/// An opened `--to-list`. Clones share the open file and what the check pass saw.
+#[derive(Debug, Clone)]
+pub struct ListFile {
+    /// As given, for messages (`(standard input)` for `-`).
+    path: PathBuf,
+    body: Body,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    /// A regular file, kept open so that both passes read the same file (even if the path is
+    /// renamed or replaced meanwhile), from `start` (stdin may be a file read part-way).
+    Regular {
+        file: Arc<File>,
+        start: u64,
+        /// Opened by path (not stdin): the path must still name this file at the end.
+        named: bool,
+        /// What the check pass read, once it has.
+        seen: Arc<Mutex<Option<Seen>>>,
+    },
+    /// Stdin, a pipe, a FIFO, a terminal, a socket: read once, here.
+    Buffered(Arc<[u8]>),
+}
+
+/// What the check pass read from a regular file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    stamp: Stamp,
+    /// Bytes read from `start`, and their SHA-256.
+    len: u64,
+    digest: [u8; 32],
+}
+
+/// The metadata that changes when a file is written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime: (i64, i64),
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    fn of(m: &Metadata) -> Stamp {
+        Stamp {
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            inode: (m.dev(), m.ino()),
+        }
+    }
+
+    /// How `now` differs from `self`, in words.
+    fn change(&self, now: &Stamp) -> Option<String> {
+        if now.inode != self.inode {
+            Some("the path now names another file".into())
+        } else if now.size > self.size {
+            Some(format!("it grew by {} bytes", now.size - self.size))
+        } else if now.size < self.size {
+            Some(format!("it shrank by {} bytes", self.size - now.size))
+        } else if now.mtime != self.mtime {
+            Some("it was written to".into())
+        } else {
+            None
+        }
+    }
+}
+
+impl ListFile {
+    /// Opens `path` (`-`: stdin). Anything but a regular file is read into memory now.
+    pub fn open(path: &Path) -> Result<ListFile, ListError> {
+        let stdin = path.as_os_str() == "-";
+        let name = if stdin {
+            PathBuf::from(STDIN_NAME)
+        } else {
+            path.to_path_buf()
+        };
+        let read_err = |e: std::io::Error| ListError::Read {
+            path: name.clone(),
+            reason: crate::io_reason(&e),
+        };
+        let mut file = if stdin {
+            File::from(
+                std::io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(read_err)?,
+            )
+        } else {
+            File::open(path).map_err(read_err)?
+        };
+        let meta = file.metadata().map_err(read_err)?;
+        let body = if meta.is_file() {
+            Body::Regular {
+                start: file.stream_position().map_err(read_err)?,
+                named: !stdin,
+                file: Arc::new(file),
+                seen: Arc::default(),
+            }
+        } else {
+            let mut buf = Vec::new();
+            (&mut file)
+                .take(MAX_BUFFERED_BYTES + 1)
+                .read_to_end(&mut buf)
+                .map_err(read_err)?;
+            if buf.len() as u64 > MAX_BUFFERED_BYTES {
+                return Err(ListError::TooLarge { path: name });
+            }
+            Body::Buffered(buf.into())
+        };
+        Ok(ListFile { path: name, body })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Streams the list. With `record`, this is the check pass: what is read is remembered.
+    /// Otherwise, if the check pass ran, every read is compared with what it saw.
+    fn stream(&self, record: bool, f: impl FnMut(Entry) -> bool) -> Result<(), ListError> {
+        let (file, start, seen) = match &self.body {
+            Body::Buffered(bytes) => return stream_from(Cursor::new(&bytes[..]), &self.path, f),
+            Body::Regular {
+                file, start, seen, ..
+            } => (&**file, *start, seen),
+        };
+        let read_err = |e: std::io::Error| ListError::Read {
+            path: self.path.clone(),
+            reason: crate::io_reason(&e),
+        };
+        let mut file_at = file;
+        file_at.seek(SeekFrom::Start(start)).map_err(read_err)?;
+        let expect = if record {
+            None
+        } else {
+            seen.lock().ok().and_then(|s| s.clone())
+        };
+        let stamp = Stamp::of(&file.metadata().map_err(read_err)?);
+        let mut reader = Watched {
+            file,
+            hasher: Sha256::new(),
+            len: 0,
+            expect: expect.as_ref(),
+            path: &self.path,
+        };
+        if let Some(seen) = &expect {
+            reader.compare(&stamp, seen)?;
+        }
+        stream_from(BufReader::new(&mut reader), &self.path, f)?;
+        let (len, digest) = (reader.len, reader.hasher.finalize().into());
+        match expect {
+            None if record => {
+                if let Ok(mut s) = seen.lock() {
+                    *s = Some(Seen { stamp, len, digest });
+                }
+                Ok(())
+            }
+            // The send pass stopped early (an abort): nothing more to compare.
+            Some(seen) if len < seen.len => Ok(()),
+            Some(seen) if digest != seen.digest => Err(self.changed("its text differs".into())),
+            _ => Ok(()),
+        }
+    }
+
+    /// After the send pass: whether the file still is what the check pass read (lines added
+    /// after the send pass reached the end would otherwise be silently left out).
+    pub fn confirm_unchanged(&self) -> Result<(), ListError> {
+        let Body::Regular {
+            file, seen, named, ..
+        } = &self.body
+        else {
+            return Ok(());
+        };
+        let Some(seen) = seen.lock().ok().and_then(|s| s.clone()) else {
+            return Ok(());
+        };
+        let now = file.metadata().map(|m| Stamp::of(&m));
+        let at_path = match named {
+            true => std::fs::metadata(&self.path).map(|m| Stamp::of(&m).inode),
+            false => Ok(seen.stamp.inode),
+        };
+        let what = match (now, at_path) {
+            (Err(e), _) => Some(crate::io_reason(&e)),
+            (Ok(now), _) if seen.stamp.change(&now).is_some() => seen.stamp.change(&now),
+            // Renamed or removed: not what a rerun of the same command would read.
+            (Ok(_), Err(_)) => Some("the path no longer exists".into()),
+            (Ok(_), Ok(inode)) if inode != seen.stamp.inode => {
+                Some("the path now names another file".into())
+            }
+            _ => None,
+        };
+        what.map_or(Ok(()), |what| Err(self.changed(what)))
+    }
+
+    fn changed(&self, what: String) -> ListError {
+        ListError::Changed {
+            path: self.path.clone(),
+            what,
+            sent: 0,
+        }
+    }
+}
+
+/// A regular list file read by the send pass: hashes what it reads and, once the check pass has
+/// run, fails a read as soon as the file's size or modification time moved, or it holds more
+/// bytes than the check pass read, so no line the check pass did not see is ever yielded.
+struct Watched<'a> {
+    file: &'a File,
+    hasher: Sha256,
+    len: u64,
+    expect: Option<&'a Seen>,
+    path: &'a Path,
+}
+
+/// Carries a [`ListError::Changed`] through `std::io::Read`.
+#[derive(Debug)]
+struct ChangedDuringRead(String);
+
+impl std::fmt::Display for ChangedDuringRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ChangedDuringRead {}
+
+impl Watched<'_> {
+    fn compare(&self, now: &Stamp, seen: &Seen) -> Result<(), ListError> {
+        match seen.stamp.change(now) {
+            Some(what) => Err(ListError::Changed {
+                path: self.path.to_path_buf(),
+                what,
+                sent: 0,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        if let Some(seen) = self.expect {
+            let now = Stamp::of(&self.file.metadata()?);
+            let what = seen.stamp.change(&now).or_else(|| {
+                (self.len + n as u64 > seen.len).then(|| "it holds more lines".to_string())
+            });
+            if let Some(what) = what {
+                return Err(std::io::Error::other(ChangedDuringRead(what)));
+            }
+        }
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
 }
 
 /// One entry: a valid recipient, or a line that cannot be used.
@@ -106,18 +403,24 @@ pub struct Checked {
 /// Validates the whole source (streaming) and counts its recipients.
 pub fn check(source: &Source) -> Result<Checked, ListError> {
     let mut checked = Checked::default();
-    stream(source, |entry| {
+    let count = |entry| {
         match entry {
             Entry::Valid { .. } => checked.valid += 1,
             Entry::Invalid(p) => checked.problems.push(p),
         }
         true
-    })?;
+    };
+    match source {
+        Source::File(list) => list.stream(true, count)?,
+        Source::Args { .. } => stream(source, count)?,
+    }
     if checked.valid == 0
         && checked.problems.is_empty()
-        && let Source::File(path) = source
+        && let Source::File(list) = source
     {
-        return Err(ListError::Empty { path: path.clone() });
+        return Err(ListError::Empty {
+            path: list.path.clone(),
+        });
     }
     Ok(checked)
 }
@@ -130,8 +433,8 @@ pub fn refuse(source: &Source, mut problems: Vec<LineProblem>) -> Result<(), Lis
     let more = problems.len() - 1;
     let problem = problems.swap_remove(0);
     Err(match source {
-        Source::File(path) => ListError::Line {
-            path: path.clone(),
+        Source::File(list) => ListError::Line {
+            path: list.path.clone(),
             problem,
             more,
         },
@@ -140,7 +443,8 @@ pub fn refuse(source: &Source, mut problems: Vec<LineProblem>) -> Result<(), Lis
 }
 
 /// Feeds every entry to `f` in order, until it returns false. Duplicates (by lower-case address)
-/// after the first are reported as invalid.
+/// after the first are reported as invalid. After [`check`], a list file must still hold exactly
+/// what `check` read ([`ListError::Changed`] otherwise).
 pub fn stream(source: &Source, mut f: impl FnMut(Entry) -> bool) -> Result<(), ListError> {
     match source {
         Source::Args { to, name } => {
@@ -152,13 +456,7 @@ pub fn stream(source: &Source, mut f: impl FnMut(Entry) -> bool) -> Result<(), L
             }
             Ok(())
         }
-        Source::File(path) => {
-            let file = File::open(path).map_err(|e| ListError::Read {
-                path: path.clone(),
-                reason: crate::io_reason(&e),
-            })?;
-            stream_from(BufReader::new(file), path, f)
-        }
+        Source::File(list) => list.stream(false, f),
     }
 }
 
@@ -190,9 +488,16 @@ pub fn stream_from(
     path: &Path,
     mut f: impl FnMut(Entry) -> bool,
 ) -> Result<(), ListError> {
-    let read_err = |e: std::io::Error| ListError::Read {
-        path: path.to_path_buf(),
-        reason: crate::io_reason(&e),
+    let read_err = |e: std::io::Error| match e.get_ref().and_then(|i| i.downcast_ref()) {
+        Some(ChangedDuringRead(what)) => ListError::Changed {
+            path: path.to_path_buf(),
+            what: what.clone(),
+            sent: 0,
+        },
+        None => ListError::Read {
+            path: path.to_path_buf(),
+            reason: crate::io_reason(&e),
+        },
     };
     let mut seen = Dedup::default();
     let mut raw = Vec::new();
@@ -346,7 +651,7 @@ fn parse_line(raw: &[u8]) -> Result<Option<Vec<String>>, String> {
 /// The path of a list, for messages.
 pub fn display(source: &Source) -> String {
     match source {
-        Source::File(p) => p.display().to_string(),
+        Source::File(list) => list.path.display().to_string(),
         Source::Args { .. } => "--to".into(),
     }
 }
@@ -361,7 +666,7 @@ mod tests {
     use super::*;
 
     fn file(path: &Path) -> Source {
-        Source::File(path.to_path_buf())
+        Source::File(ListFile::open(path).unwrap())
     }
 
     fn fields(s: &str) -> Result<Option<Vec<String>>, String> {
@@ -432,9 +737,67 @@ mod tests {
         assert_eq!(c.problems.len(), 1);
     }
 
+    /// Pass two over `p` after pass one, collecting the addresses it yields.
+    fn send_pass(source: &Source) -> (Vec<String>, Result<(), ListError>) {
+        let mut got = Vec::new();
+        let r = stream(source, |e| {
+            if let Entry::Valid { recipient, .. } = e {
+                got.push(recipient.address);
+            }
+            true
+        });
+        (got, r)
+    }
+
+    #[test]
+    fn lines_appended_between_the_passes_are_never_yielded() {
+        let (_t, p) = write("grow", b"a@x.org\nb@x.org\n");
+        let source = file(&p);
+        assert_eq!(check(&source).unwrap().valid, 2);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, b"late@x.org\n").unwrap();
+        let (got, r) = send_pass(&source);
+        assert!(got.is_empty(), "{got:?}");
+        let e = r.unwrap_err();
+        assert!(matches!(e, ListError::Changed { .. }), "{e}");
+        assert!(e.to_string().contains("it grew by 11 bytes"), "{e}");
+        assert_eq!(e.exit_code(), exit::DATAERR);
+    }
+
+    #[test]
+    fn a_same_size_rewrite_is_caught() {
+        let (_t, p) = write("rewrite", b"a@x.org\nb@x.org\n");
+        let source = file(&p);
+        check(&source).unwrap();
+        // Same length, written in place; the mtime may not move within one clock tick.
+        std::fs::write(&p, b"a@x.org\nc@x.org\n").unwrap();
+        let (_, r) = send_pass(&source);
+        assert!(matches!(r, Err(ListError::Changed { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn an_unchanged_file_streams_and_confirms() {
+        let (_t, p) = write("same", b"a@x.org\nb@x.org\n");
+        let source = file(&p);
+        check(&source).unwrap();
+        let (got, r) = send_pass(&source);
+        r.unwrap();
+        assert_eq!(got, ["a@x.org", "b@x.org"]);
+        let Source::File(list) = &source else {
+            unreachable!()
+        };
+        list.confirm_unchanged().unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, b"c@x.org\n").unwrap();
+        assert!(matches!(
+            list.confirm_unchanged(),
+            Err(ListError::Changed { .. })
+        ));
+    }
+
     #[test]
     fn missing_file_is_noinput() {
-        let e = check(&file(Path::new("/nonexistent/list.csv"))).unwrap_err();
+        let e = ListFile::open(Path::new("/nonexistent/list.csv")).unwrap_err();
         assert_eq!(e.exit_code(), exit::NOINPUT);
     }
 }

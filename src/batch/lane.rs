@@ -3,8 +3,10 @@
 //!
 //! The order is what makes a batch resumable: a mail is recorded as `sending` before it can
 //! have been accepted, becomes `pending` once the server said 250 (or the outbox file exists),
-//! and `failed` if it never left. The mark `pending` rides in the same commit as the next mail's
-//! `sending` record (one commit per mail), or is written on its own when the lane runs dry.
+//! and `failed` if it never left. Only a `pending` code can be verified, so the mark must not
+//! wait: it rides in the same commit as the next mail's `sending` record when mails flow back to
+//! back (one commit per mail), and is written on its own before the lane waits for anything —
+//! work, a pacing slot, a backoff, a new connection.
 
 use std::path::PathBuf;
 use std::thread;
@@ -39,15 +41,20 @@ pub struct Delivered {
     pub attempts: u32,
 }
 
+/// The store bookkeeping a [`Deliver`] calls back into while it delivers one mail.
+pub trait Book {
+    /// Records the mail as `sending`. Must be called exactly once, before the mail can have
+    /// been accepted; if it fails, nothing may be delivered.
+    fn record(&mut self) -> Result<(), Stop>;
+    /// Called before waiting (a backoff, a new connection): marks the previous mail `pending`
+    /// now rather than after the wait.
+    fn wait(&mut self) -> Result<(), Stop>;
+}
+
 /// A way to deliver mail.
 pub trait Deliver: Send {
-    /// Delivers `mail`. `record` must be called exactly once, before the mail can have been
-    /// accepted; if it fails, nothing may be delivered.
-    fn deliver(
-        &mut self,
-        mail: &Mail,
-        record: &mut dyn FnMut() -> Result<(), Stop>,
-    ) -> Result<Delivered, Stop>;
+    /// Delivers `mail`, calling `book` as its methods say.
+    fn deliver(&mut self, mail: &Mail, book: &mut dyn Book) -> Result<Delivered, Stop>;
 
     /// The TLS version of the current connection, if any.
     fn tls(&self) -> Option<String> {
@@ -64,12 +71,8 @@ pub struct OutboxLane {
 }
 
 impl Deliver for OutboxLane {
-    fn deliver(
-        &mut self,
-        mail: &Mail,
-        record: &mut dyn FnMut() -> Result<(), Stop>,
-    ) -> Result<Delivered, Stop> {
-        record()?;
+    fn deliver(&mut self, mail: &Mail, book: &mut dyn Book) -> Result<Delivered, Stop> {
+        book.record()?;
         let path = outbox::write(&self.dir, mail).map_err(|e| Stop::Batch(e.into()))?;
         Ok(Delivered {
             reply: None,
@@ -103,7 +106,7 @@ impl<'a> SmtpLane<'a> {
 
     /// Opens a session if there is none (retrying temporary failures), or checks an idle one.
     /// Returns whether the session is a new one.
-    fn ensure_session(&mut self) -> Result<bool, Stop> {
+    fn ensure_session(&mut self, book: &mut dyn Book) -> Result<bool, Stop> {
         if let Some(s) = self.session.as_mut()
             && self.last_used.elapsed() >= IDLE_CHECK
             && !s.noop()
@@ -113,6 +116,7 @@ impl<'a> SmtpLane<'a> {
         if self.session.is_some() {
             return Ok(false);
         }
+        book.wait()?;
         let mut attempt = 1;
         loop {
             match self.target.open(self.trace.clone()) {
@@ -141,17 +145,13 @@ impl Deliver for SmtpLane<'_> {
     /// recorded while its first commands travel, and always before its body is sent: a server
     /// that cannot be reached leaves no record behind, and a crash after the server took the
     /// mail leaves a `sending` record naming it.
-    fn deliver(
-        &mut self,
-        mail: &Mail,
-        record: &mut dyn FnMut() -> Result<(), Stop>,
-    ) -> Result<Delivered, Stop> {
+    fn deliver(&mut self, mail: &Mail, book: &mut dyn Book) -> Result<Delivered, Stop> {
         let mut attempt = 1;
         let mut recorded = false;
         let mut stale_retry_used = false;
         let mut fresh = false;
         loop {
-            fresh |= self.ensure_session()?;
+            fresh |= self.ensure_session(book)?;
             let Some(mut session) = self.session.take() else {
                 return Err(Stop::Batch(Error::Transport(TransportError::Closed {
                     stage: Stage::Connect,
@@ -161,7 +161,7 @@ impl Deliver for SmtpLane<'_> {
                 Ok(t) => {
                     if !recorded {
                         // On failure the session is dropped mid-transaction: nothing is sent.
-                        record()?;
+                        book.record()?;
                         recorded = true;
                     }
                     session
@@ -195,6 +195,7 @@ impl Deliver for SmtpLane<'_> {
                 return Err(Stop::Batch(e.into()));
             }
             if e.is_temporary() && attempt <= self.target.settings.retries {
+                book.wait()?;
                 thread::sleep(retry::backoff(attempt));
                 attempt += 1;
                 continue;
@@ -223,7 +224,7 @@ pub struct Lane<'a> {
     pace: Option<&'a Pace>,
     store: Option<Store>,
     /// Delivered, not yet marked `pending`: marked in the same commit that records the next
-    /// mail as `sending`, or on its own when this lane waits for work or stops.
+    /// mail as `sending`, or on its own before this lane waits for anything or stops.
     unmarked: Option<i64>,
 }
 
@@ -268,7 +269,12 @@ impl<'a> Lane<'a> {
     ) -> Result<Outcome, Stop> {
         let mail = &composed.mail;
         if let Some(p) = self.pace.filter(|_| !self.job.dry_run) {
-            p.wait();
+            let slot = p.reserve();
+            if slot > Instant::now() {
+                // The last mail's code must be verifiable while this one waits for its slot.
+                self.flush().map_err(Stop::Batch)?;
+                thread::sleep(slot.saturating_duration_since(Instant::now()));
+            }
         }
         let mut id = None;
         let delivered = {
@@ -278,13 +284,14 @@ impl<'a> Lane<'a> {
                 unmarked,
                 ..
             } = self;
-            let mut record = || -> Result<(), Stop> {
-                if let Some(store) = store.as_mut() {
-                    id = Some(record(store, unmarked, recipient, composed)?);
-                }
-                Ok(())
+            let mut book = LaneBook {
+                store: store.as_mut(),
+                unmarked,
+                recipient,
+                composed,
+                id: &mut id,
             };
-            deliver.deliver(mail, &mut record)
+            deliver.deliver(mail, &mut book)
         };
         match (delivered, id) {
             (Ok(d), id) => {
@@ -318,6 +325,34 @@ impl<'a> Lane<'a> {
             }
             (Err(stop), None) => Err(stop),
         }
+    }
+}
+
+/// [`Book`] for one mail of a [`Lane`].
+struct LaneBook<'l> {
+    store: Option<&'l mut Store>,
+    unmarked: &'l mut Option<i64>,
+    recipient: &'l Recipient,
+    composed: &'l Composed,
+    /// The mail's record, once made.
+    id: &'l mut Option<i64>,
+}
+
+impl Book for LaneBook<'_> {
+    fn record(&mut self) -> Result<(), Stop> {
+        if let Some(store) = self.store.as_deref_mut() {
+            *self.id = Some(record(store, self.unmarked, self.recipient, self.composed)?);
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self) -> Result<(), Stop> {
+        if let (Some(id), Some(store)) = (self.unmarked.take(), self.store.as_deref_mut()) {
+            store
+                .mark_delivered(id, crate::unix_now())
+                .map_err(|e| Stop::Batch(e.into()))?;
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,6 @@
 //! stays inside a provider's sending limit instead of being cut off half-way.
 
 use std::sync::Mutex;
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// Spaces sends out to at most `n` a minute, across all connections.
@@ -19,19 +18,16 @@ impl Pace {
         }
     }
 
-    /// Blocks until this caller's slot comes.
-    pub fn wait(&self) {
-        let slot = match self.next.lock() {
+    /// Takes the next slot and returns when it comes; the caller waits until then (after
+    /// finishing what must not wait with it).
+    pub fn reserve(&self) -> Instant {
+        match self.next.lock() {
             Ok(mut next) => {
                 let slot = (*next).max(Instant::now());
                 *next = slot + self.interval;
                 slot
             }
-            Err(_) => return,
-        };
-        let now = Instant::now();
-        if slot > now {
-            thread::sleep(slot - now);
+            Err(_) => Instant::now(),
         }
     }
 }

@@ -168,7 +168,20 @@ pub fn run(
         }
     });
     summary.elapsed = started.elapsed();
-    match fatal {
+    // Lines added to the list after the feeder reached its end were never read: say so rather
+    // than finish as if the whole list was done.
+    let unchanged = match (&fatal, &job.source) {
+        (None, recipients::Source::File(list)) => list.confirm_unchanged().err().map(Error::from),
+        _ => None,
+    };
+    match fatal.or(unchanged) {
+        Some(Error::List(recipients::ListError::Changed { path, what, .. })) => {
+            Err(Error::List(recipients::ListError::Changed {
+                path,
+                what,
+                sent: summary.sent,
+            }))
+        }
         Some(e) => Err(e),
         None => Ok(summary),
     }

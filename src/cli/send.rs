@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::mail::Kit;
 use crate::mail::mime::{default_subject, human_time};
 use crate::mail::recipient::{MAX_NAME_CHARS, MAX_SUBJECT_CHARS, check_header_value};
-use crate::recipients::{self, Source};
+use crate::recipients::{self, ListFile, Source};
 use crate::sendlog::{Entry, SendLog};
 use crate::store::State;
 use crate::transport::SmtpTarget;
@@ -39,7 +39,8 @@ pub struct SendArgs {
     /// (asked for on a terminal when neither --to nor --to-list is given).
     #[arg(long, value_name = "ADDR", conflicts_with = "to_list")]
     pub to: Vec<String>,
-    /// CSV file of recipients, one per line: email[,name] (header line optional).
+    /// CSV file of recipients, one per line: email[,name] (header line optional); `-` reads
+    /// stdin. A pipe or FIFO (`<(…)`) works too.
     #[arg(long, value_name = "FILE")]
     pub to_list: Option<PathBuf>,
     /// Recipient's display name (with a single --to).
@@ -76,7 +77,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
         check_header_value("name", name, MAX_NAME_CHARS)?;
     }
     let source = match (args.to_list, args.to) {
-        (Some(path), _) => Source::File(path),
+        (Some(path), _) => Source::File(ListFile::open(&path)?),
         (None, to) if to.is_empty() => Source::Args {
             to: vec![value_or_prompt(None, "--to", "Recipient address")?],
             name: args.name.clone(),

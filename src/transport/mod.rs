@@ -2,25 +2,25 @@
 //!
 //! [`TransportError`] names every way that can fail, each with its own exit code and hint, so a
 //! user can tell an untrusted certificate from a refused login from a server that will not
-//! STARTTLS. Password retrieval lives here too: it is only ever needed to log in.
+//! STARTTLS. Password retrieval ([`password`]) lives here too: it is only ever needed to log in.
 
 pub mod cert;
 pub mod outbox;
+pub mod password;
 pub mod smtp;
 pub mod tls;
 
 use std::fmt;
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use rustls::ClientConfig;
-use zeroize::Zeroizing;
 
-use crate::config::{PasswordSource, SmtpSettings};
+use crate::config::SmtpSettings;
 use crate::exit;
 use crate::secret::Secret;
+
+pub use password::{PasswordError, password};
 
 /// Where in the dialogue something happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +278,8 @@ impl SmtpTarget {
         let tls = tls::client_config(settings.ca_file.as_deref())?;
         let password = match &settings.login {
             Some((user, source)) => {
-                Some(password(source, &format!("{user} at {}", settings.host))?)
+                let prompt_for = format!("{user} at {}", settings.host);
+                Some(password(source, &prompt_for, settings.timeout)?)
             }
             None => None,
         };
@@ -322,107 +323,6 @@ impl SmtpTarget {
         match (&self.settings.login, &self.password) {
             (Some((username, _)), Some(password)) => Some(smtp::Credentials { username, password }),
             _ => None,
-        }
-    }
-}
-
-/// The SMTP password could not be obtained.
-#[derive(Debug, thiserror::Error)]
-pub enum PasswordError {
-    #[error("the environment variable {var} (from [smtp] password_env) is not set")]
-    EnvMissing { var: String },
-    #[error("the environment variable {var} (from [smtp] password_env) is not valid UTF-8")]
-    EnvNotUnicode { var: String },
-    #[error("[smtp] password_command could not be run: {reason}")]
-    CommandSpawn { reason: String },
-    #[error("[smtp] password_command failed ({status})")]
-    CommandFailed { status: String },
-    #[error("[smtp] password_command printed no password")]
-    CommandEmpty,
-    #[error(
-        "no SMTP password: [smtp] sets neither password_env nor password_command, and stdin is not a terminal to ask on"
-    )]
-    NoSource,
-    #[error("cannot read the password from the terminal: {reason}")]
-    Prompt { reason: String },
-}
-
-impl PasswordError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            PasswordError::Prompt { .. } => exit::USAGE,
-            _ => exit::CONFIG,
-        }
-    }
-
-    pub fn hint(&self) -> Option<String> {
-        Some(match self {
-            PasswordError::EnvMissing { var } | PasswordError::EnvNotUnicode { var } => {
-                format!("export {var}=... (for Gmail, an app password) before running securemail")
-            }
-            PasswordError::CommandSpawn { .. }
-            | PasswordError::CommandFailed { .. }
-            | PasswordError::CommandEmpty => {
-                "run the command by hand: it must print the password on its first line".into()
-            }
-            PasswordError::NoSource => {
-                "set [smtp] password_env or password_command, or run securemail on a terminal"
-                    .into()
-            }
-            PasswordError::Prompt { .. } => return None,
-        })
-    }
-}
-
-/// Fetches the password from its configured source. It is never taken from the command line.
-pub fn password(
-    source: &PasswordSource,
-    prompt_for: &str,
-) -> Result<Secret<String>, PasswordError> {
-    match source {
-        PasswordSource::Env(var) => match std::env::var(var) {
-            Ok(v) => Ok(Secret::new(v)),
-            Err(std::env::VarError::NotPresent) => {
-                Err(PasswordError::EnvMissing { var: var.clone() })
-            }
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(PasswordError::EnvNotUnicode { var: var.clone() })
-            }
-        },
-        PasswordSource::Command(cmd) => {
-            let out = Command::new("/bin/sh")
-                .arg("-c")
-                .arg(cmd)
-                .stdin(Stdio::inherit())
-                .stderr(Stdio::inherit())
-                .stdout(Stdio::piped())
-                .output()
-                .map_err(|e| PasswordError::CommandSpawn {
-                    reason: e.to_string(),
-                })?;
-            let stdout = Zeroizing::new(out.stdout);
-            if !out.status.success() {
-                return Err(PasswordError::CommandFailed {
-                    status: out.status.to_string(),
-                });
-            }
-            let text = String::from_utf8_lossy(&stdout);
-            let first = text.lines().next().unwrap_or("").to_string();
-            drop(text);
-            if first.is_empty() {
-                return Err(PasswordError::CommandEmpty);
-            }
-            Ok(Secret::new(first))
-        }
-        PasswordSource::Prompt => {
-            if !std::io::stdin().is_terminal() {
-                return Err(PasswordError::NoSource);
-            }
-            rpassword::prompt_password(format!("SMTP password for {prompt_for}: "))
-                .map(Secret::new)
-                .map_err(|e| PasswordError::Prompt {
-                    reason: e.to_string(),
-                })
         }
     }
 }

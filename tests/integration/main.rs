@@ -8,6 +8,7 @@ mod adversarial;
 mod batch;
 mod config_errors;
 mod custody;
+mod edges;
 mod fuzz_corpus;
 mod limits;
 mod operator;

@@ -1,0 +1,410 @@
+//! Edges of a run: lists that can be read only once (stdin, pipes, FIFOs) or that change while
+//! they are sent, a delivered code that must verify while the batch waits for its pacing slot,
+//! and passwords that are empty, fail or hang.
+
+use std::io::Write;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{self, Ca, Env, Mode, Options, Server, decode_mail};
+
+fn tls_server(ca: &Ca) -> Server {
+    Server::start(Options::new(Mode::Tls, ca.leaf(&["localhost"])))
+}
+
+/// A config sending to `srv`, with `extra` lines in `[smtp]` (which may replace the password
+/// source).
+fn smtp_env(srv: &Server, ca: &Ca, password: &str, extra: &str) -> Env {
+    let env = Env::new("");
+    std::fs::write(env.path("config/ca.pem"), ca.pem()).unwrap();
+    let timeout = match extra.contains("timeout_secs") {
+        true => "",
+        false => "timeout_secs = 10\n",
+    };
+    env.write_config(&format!(
+        "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"tls\"\nusername = \"{}\"\n\
+         {password}\nca_file = \"ca.pem\"\n{timeout}{extra}",
+        srv.port(),
+        support::SMTP_USER
+    ));
+    env
+}
+
+const ENV_PASSWORD: &str = "password_env = \"SECUREMAIL_TEST_PASSWORD\"";
+
+/// Waits (bounded) until the server holds `n` mails.
+fn wait_for_mails(srv: &Server, n: usize, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while srv.log().mails.len() < n {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("send exited ({status}) before the server saw {n} mails");
+        }
+        assert!(Instant::now() < deadline, "the server never saw {n} mails");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn finish(child: Child) -> support::Run {
+    support::Run(child.wait_with_output().unwrap())
+}
+
+/// Runs `args`, killing the run if it has not finished within 20 s (a list read twice from a
+/// FIFO blocks forever on the second open).
+fn run_bounded(env: &Env, args: &[&str]) -> support::Run {
+    let mut child = env
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("securemail {args:?} did not finish within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    finish(child)
+}
+
+#[test]
+fn a_list_on_stdin_is_sent_with_dash_and_with_dev_stdin() {
+    let env = Env::new("");
+    for (arg, who) in [("-", "a"), ("/dev/stdin", "b")] {
+        let mut child = env
+            .command(&["send", "--key", "--to-list", arg])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let list = format!("email,name\n{who}1@example.org,One\n{who}2@example.org\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(list.as_bytes())
+            .unwrap();
+        let r = finish(child);
+        r.expect(0);
+        assert!(
+            r.stdout()
+                .starts_with("sent 2, skipped 0, invalid 0, failed 0"),
+            "{arg}: {}",
+            r.stdout()
+        );
+    }
+    let mut to: Vec<String> = env
+        .outbox()
+        .iter()
+        .map(|p| decode_mail(&std::fs::read(p).unwrap()).to)
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "a1@example.org",
+            "a2@example.org",
+            "b1@example.org",
+            "b2@example.org"
+        ]
+    );
+    // Each code is recorded and verifies.
+    for p in env.outbox() {
+        let mail = decode_mail(&std::fs::read(p).unwrap());
+        env.run(&["reply", "--to", &mail.to, "--code", &mail.qr])
+            .expect(0);
+    }
+}
+
+#[test]
+fn a_list_from_a_fifo_is_read_once_and_bad_lines_in_it_are_still_refused() {
+    let env = Env::new("");
+    let fifo = env.path("list.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let write = |text: &'static str| {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+    };
+
+    let writer = write("x@example.org\nnot-an-address\n");
+    let r = run_bounded(&env, &["send", "--key", "--to-list", "list.fifo"]);
+    writer.join().unwrap();
+    r.expect(65);
+    assert!(
+        r.stderr()
+            .starts_with("securemail: error: list.fifo:2: \"not-an-address\""),
+        "{}",
+        r.stderr()
+    );
+    assert!(env.outbox().is_empty());
+
+    let writer = write("x@example.org\ny@example.org\n");
+    let r = run_bounded(&env, &["send", "--key", "--to-list", "list.fifo"]);
+    writer.join().unwrap();
+    r.expect(0);
+    assert_eq!(env.outbox().len(), 2);
+}
+
+#[test]
+fn lines_appended_during_the_run_stop_it_and_a_rerun_sends_only_them() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    // One mail every 2 s: the list is appended to between the first and the second.
+    let env = smtp_env(
+        &srv,
+        &ca,
+        ENV_PASSWORD,
+        "connections = 1\nmax_per_minute = 30\n",
+    );
+    let list = env.path("team.csv");
+    std::fs::write(&list, "a@example.org\nb@example.org\n").unwrap();
+    let mut child = env
+        .command(&["send", "--key", "--to-list", "team.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_mails(&srv, 1, &mut child);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&list)
+        .unwrap()
+        .write_all(b"late@example.org\n")
+        .unwrap();
+    let r = finish(child);
+    r.expect(65);
+    assert!(
+        r.stderr().starts_with(
+            "securemail: error: the recipient list team.csv changed during the run (it grew by 17 bytes); 2 recipients had been sent their mail\n"
+        ),
+        "{}",
+        r.stderr()
+    );
+    assert!(
+        r.stderr().contains("sends only to the rest"),
+        "{}",
+        r.stderr()
+    );
+    let to: Vec<String> = srv.log().mails.iter().map(|m| m.to[0].clone()).collect();
+    assert_eq!(to, ["a@example.org", "b@example.org"]);
+
+    let r = env.run(&["send", "--key", "--to-list", "team.csv"]);
+    r.expect(0);
+    assert!(
+        r.stdout().starts_with("sent 1, skipped 2,"),
+        "{}",
+        r.stdout()
+    );
+    assert_eq!(srv.log().mails.len(), 3);
+    assert_eq!(srv.log().mails[2].to, ["late@example.org"]);
+}
+
+#[test]
+fn a_list_rewritten_during_the_run_stops_it() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    let env = smtp_env(
+        &srv,
+        &ca,
+        ENV_PASSWORD,
+        "connections = 1\nmax_per_minute = 30\n",
+    );
+    let list = env.path("team.csv");
+    std::fs::write(&list, "a@example.org\nb@example.org\n").unwrap();
+    let mut child = env
+        .command(&["send", "--key", "--to-list", "team.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_mails(&srv, 1, &mut child);
+    // As an editor saves: a new file renamed over the old one.
+    std::fs::write(env.path("team.new"), "a@example.org\nc@example.org\n").unwrap();
+    std::fs::rename(env.path("team.new"), &list).unwrap();
+    let r = finish(child);
+    r.expect(65);
+    assert!(
+        r.stderr().contains(
+            "the recipient list team.csv changed during the run (the path now names another file)"
+        ),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn a_delivered_code_verifies_while_the_next_mail_waits_for_its_pacing_slot() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    // Two a minute: the second mail waits 30 s for its slot.
+    let env = smtp_env(
+        &srv,
+        &ca,
+        ENV_PASSWORD,
+        "connections = 1\nmax_per_minute = 2\n",
+    );
+    std::fs::write(
+        env.path("two.csv"),
+        "first@example.org\nsecond@example.org\n",
+    )
+    .unwrap();
+    let mut child = env
+        .command(&["send", "--key", "--to-list", "two.csv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_mails(&srv, 1, &mut child);
+    let key = decode_mail(&srv.log().mails[0].data).qr;
+    // The store is written right after the server's 250; give that a bounded moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        let r = env.run(&["reply", "--to", "first@example.org", "--code", &key]);
+        if r.code() == 0 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let still_waiting = srv.log().mails.len() == 1 && child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    r.expect(0);
+    assert!(
+        still_waiting,
+        "the second mail should still wait for its slot"
+    );
+}
+
+#[test]
+fn an_empty_password_variable_is_refused_before_connecting() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    let mut env = smtp_env(&srv, &ca, ENV_PASSWORD, "");
+    env.env = vec![("SECUREMAIL_TEST_PASSWORD".into(), String::new())];
+    let r = env.run(&["send", "--key", "--to", "a@example.org"]);
+    r.expect(78);
+    assert_eq!(
+        r.stderr().lines().next(),
+        Some(
+            "securemail: error: the environment variable SECUREMAIL_TEST_PASSWORD (from [smtp] password_env) is empty"
+        )
+    );
+    assert!(r.stderr().contains("export SECUREMAIL_TEST_PASSWORD="));
+    let log = srv.log();
+    assert_eq!(log.connections, 0, "no connection, so no AUTH");
+    assert!(log.mails.is_empty());
+}
+
+#[test]
+fn a_password_command_that_prints_only_a_newline_is_refused() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    let env = smtp_env(&srv, &ca, "password_command = \"echo\"", "");
+    let r = env.run(&["send", "--key", "--to", "a@example.org"]);
+    r.expect(78);
+    assert!(
+        r.stderr()
+            .starts_with("securemail: error: [smtp] password_command \"echo\" printed no password"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(srv.log().connections, 0);
+}
+
+#[test]
+fn a_hanging_password_command_is_killed_at_the_timeout() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    // timeout_secs is the command's limit too.
+    let mut env = smtp_env(
+        &srv,
+        &ca,
+        "password_command = \"sleep 30\"",
+        "timeout_secs = 1\n",
+    );
+    env.env.clear();
+    let started = Instant::now();
+    let r = env.run(&["send", "--key", "--to", "a@example.org"]);
+    let took = started.elapsed();
+    r.expect(75);
+    assert!(
+        r.stderr().starts_with(
+            "securemail: error: [smtp] password_command \"sleep 30\" did not finish within 1s (timeout_secs); it was killed"
+        ),
+        "{}",
+        r.stderr()
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(srv.log().connections, 0);
+}
+
+#[test]
+fn a_failing_password_command_says_how() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    let env = smtp_env(
+        &srv,
+        &ca,
+        "password_command = \"echo 'no entry for smtp' >&2; exit 3\"",
+        "",
+    );
+    let r = env.run(&["send", "--key", "--to", "a@example.org"]);
+    r.expect(78);
+    let first = r
+        .stderr()
+        .lines()
+        .find(|l| l.starts_with("securemail: error:"))
+        .map(str::to_string);
+    assert_eq!(
+        first.as_deref(),
+        Some(
+            "securemail: error: [smtp] password_command \"echo 'no entry for smtp' >&2; exit 3\" failed (exit status: 3): no entry for smtp"
+        ),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(srv.log().connections, 0);
+
+    let env = smtp_env(&srv, &ca, "password_command = \"exit 3\"", "");
+    let r = env.run(&["send", "--key", "--to", "a@example.org"]);
+    r.expect(78);
+    assert!(
+        r.stderr().starts_with(
+            "securemail: error: [smtp] password_command \"exit 3\" failed (exit status: 3)\n"
+        ),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn an_empty_answer_at_the_password_prompt_is_refused_before_connecting() {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    // No password source: asked on the terminal.
+    let env = smtp_env(&srv, &ca, "", "");
+    let r = support::run_on_tty(
+        &env,
+        "send --key --to a@example.org",
+        &[support::Typed {
+            prompt: "SMTP password for",
+            line: "",
+            secret: true,
+        }],
+    );
+    r.expect(78);
+    // On a terminal, stdout and stderr share it.
+    assert!(
+        r.stdout()
+            .contains("securemail: error: no SMTP password was typed"),
+        "{}",
+        r.stdout()
+    );
+    assert_eq!(srv.log().connections, 0);
+}
