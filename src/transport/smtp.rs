@@ -242,6 +242,7 @@ impl Session {
         match settings.security {
             Security::Tls => {
                 session.handshake(tls_config)?;
+                session.ack_promptly();
                 session.read_greeting()?;
                 session.ehlo(&settings.hello_name)?;
             }
@@ -401,6 +402,18 @@ impl Session {
             self.host
         ));
         Ok(())
+    }
+
+    /// After a TLS 1.3 handshake on an implicit-TLS port the server writes its session tickets
+    /// and then the `220` greeting as two small segments; with Nagle on the server's side the
+    /// greeting waits for our ACK of the tickets, which Linux delays by up to 40 ms since we have
+    /// nothing to send. Measured against Postfix: 42 of a cold send's 56 ms. Asking for a quick
+    /// ACK once here removes the wait; it is a hint to the kernel, so a failure is ignored.
+    fn ack_promptly(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            let _ = socket2::SockRef::from(self.stream.tcp()).set_tcp_quickack(true);
+        }
     }
 
     fn read_greeting(&mut self) -> Result<(), TransportError> {
