@@ -483,6 +483,10 @@ impl Dedup {
 }
 
 /// [`stream`] over list text from any reader (`path` names it in errors).
+///
+/// Long on purpose: a single pass over the bytes that enforces the line cap without buffering a
+/// long line, tracks CSV quoting across it, and reports each line as it ends; the state it keeps
+/// between lines would have to be threaded through any split.
 pub fn stream_from(
     mut reader: impl BufRead,
     path: &Path,

@@ -251,6 +251,10 @@ struct SummaryLine {
     deferred: usize,
 }
 
+/// Prints what one reply came to and returns the command's result for it.
+///
+/// Long on purpose: one arm per outcome, each pairing its JSON line with the error people read,
+/// side by side so that the two stay in step.
 fn finish(out: Printer, file: Option<&str>, outcome: Result<Checked, Error>) -> Result<(), Error> {
     let line = |outcome: &'static str| ReplyLine {
         file,
@@ -361,6 +365,9 @@ fn finish(out: Printer, file: Option<&str>, outcome: Result<Checked, Error>) -> 
 /// (exit 75: throttled, over a budget) leaves the message in `new/` for the next run; any other
 /// failure that is not a verdict (a busy store) ends the run, leaving the rest there too. One
 /// run at a time per Maildir (see [`lock_maildir`]), so that no message is checked twice.
+///
+/// Long on purpose: the order of the steps for each message (read, decide, commit, then move)
+/// is what makes the Maildir lossless, and it reads best in one place.
 fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
     let new = dir.join("new");
     let cur = dir.join("cur");

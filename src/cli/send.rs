@@ -67,6 +67,11 @@ impl SendArgs {
     }
 }
 
+/// Checks everything that can be checked without side effects (arguments, the whole list,
+/// templates, TLS trust, the password), then hands the batch to [`crate::batch`].
+///
+/// Long on purpose: it is the list of those checks in the order they must happen, before the
+/// first byte goes to the store or the server.
 pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(), Error> {
     let kind = if args.otp {
         CodeKind::Otp

@@ -62,6 +62,7 @@ impl StatusArgs {
     }
 }
 
+/// The store line, then one line per record (a table for people, JSON lines otherwise).
 fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Error> {
     let to = args
         .to

@@ -171,6 +171,9 @@ pub struct Credentials<'a> {
 
 impl Session {
     /// Connects, secures the connection, says EHLO and (when `credentials` are given) logs in.
+    ///
+    /// Long on purpose: it is the protocol's opening sequence for both kinds of security, step
+    /// by step, with the STARTTLS checks exactly where the protocol allows injected bytes.
     pub fn open(
         settings: &SmtpSettings,
         tls_config: Arc<ClientConfig>,
@@ -316,6 +319,9 @@ impl Session {
         }
     }
 
+    /// The TLS handshake over the session's TCP stream, with one deadline for all of it, then
+    /// records what was negotiated. Long on purpose: each way the handshake can end maps to its
+    /// own error, and they are easiest to check side by side.
     fn handshake(&mut self, config: Arc<ClientConfig>) -> Result<(), TransportError> {
         let name =
             ServerName::try_from(self.host.clone()).map_err(|_| TransportError::TlsHandshake {

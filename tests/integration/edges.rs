@@ -44,6 +44,28 @@ fn wait_for_mails(srv: &Server, n: usize, child: &mut Child) {
     }
 }
 
+/// A paced batch (one connection, one mail every 2 s) over `team.csv` (a@, b@), caught after
+/// its first mail: the moment for the list to change under it.
+fn paced_batch_after_its_first_mail() -> (Server, Env, Child) {
+    let ca = Ca::new("securemail test CA");
+    let srv = tls_server(&ca);
+    let env = smtp_env(
+        &srv,
+        &ca,
+        ENV_PASSWORD,
+        "connections = 1\nmax_per_minute = 30\n",
+    );
+    std::fs::write(env.path("team.csv"), "a@example.org\nb@example.org\n").unwrap();
+    let mut child = env
+        .command(&["send", "--key", "--to-list", "team.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_mails(&srv, 1, &mut child);
+    (srv, env, child)
+}
+
 fn finish(child: Child) -> support::Run {
     support::Run(child.wait_with_output().unwrap())
 }
@@ -153,24 +175,8 @@ fn a_list_from_a_fifo_is_read_once_and_bad_lines_in_it_are_still_refused() {
 
 #[test]
 fn lines_appended_during_the_run_stop_it_and_a_rerun_sends_only_them() {
-    let ca = Ca::new("securemail test CA");
-    let srv = tls_server(&ca);
-    // One mail every 2 s: the list is appended to between the first and the second.
-    let env = smtp_env(
-        &srv,
-        &ca,
-        ENV_PASSWORD,
-        "connections = 1\nmax_per_minute = 30\n",
-    );
+    let (srv, env, child) = paced_batch_after_its_first_mail();
     let list = env.path("team.csv");
-    std::fs::write(&list, "a@example.org\nb@example.org\n").unwrap();
-    let mut child = env
-        .command(&["send", "--key", "--to-list", "team.csv"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_mails(&srv, 1, &mut child);
     std::fs::OpenOptions::new()
         .append(true)
         .open(&list)
@@ -207,23 +213,8 @@ fn lines_appended_during_the_run_stop_it_and_a_rerun_sends_only_them() {
 
 #[test]
 fn a_list_rewritten_during_the_run_stops_it() {
-    let ca = Ca::new("securemail test CA");
-    let srv = tls_server(&ca);
-    let env = smtp_env(
-        &srv,
-        &ca,
-        ENV_PASSWORD,
-        "connections = 1\nmax_per_minute = 30\n",
-    );
+    let (srv, env, child) = paced_batch_after_its_first_mail();
     let list = env.path("team.csv");
-    std::fs::write(&list, "a@example.org\nb@example.org\n").unwrap();
-    let mut child = env
-        .command(&["send", "--key", "--to-list", "team.csv"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_mails(&srv, 1, &mut child);
     // As an editor saves: a new file renamed over the old one.
     std::fs::write(env.path("team.new"), "a@example.org\nc@example.org\n").unwrap();
     std::fs::rename(env.path("team.new"), &list).unwrap();
