@@ -213,7 +213,7 @@ fn lines_appended_during_the_run_stop_it_and_a_rerun_sends_only_them() {
 
 #[test]
 fn a_list_rewritten_during_the_run_stops_it() {
-    let (srv, env, child) = paced_batch_after_its_first_mail();
+    let (_srv, env, child) = paced_batch_after_its_first_mail();
     let list = env.path("team.csv");
     // As an editor saves: a new file renamed over the old one.
     std::fs::write(env.path("team.new"), "a@example.org\nc@example.org\n").unwrap();
