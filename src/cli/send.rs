@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::output::rfc3339;
 use super::{Printer, value_or_prompt};
 use crate::CodeKind;
+use crate::audit::{self, Audit, Event, EventType, Reason, Replaced};
 use crate::batch::{self, Existing, Job, Observer, Outcome, Report, SkipReason, Summary};
 use crate::config::{Delivery, Settings};
 use crate::error::Error;
@@ -357,9 +358,11 @@ struct SummaryLine {
     seconds: f64,
 }
 
-/// Writes each recipient's line to the `[log] file`, when there is one.
+/// Writes each recipient's line to the `[log] file`, when there is one, and its event to the
+/// audit log (not for a dry run, which records nothing).
 struct Logger {
     log: Option<SendLog>,
+    audit: Audit,
     server: String,
     user: Option<String>,
     from: String,
@@ -374,6 +377,8 @@ impl Logger {
             (Some(path), false) => Some(SendLog::open(path)?),
             _ => None,
         };
+        let audit_file = settings.audit_file.as_deref().filter(|_| !dry_run);
+        let audit = Audit::open(audit_file, audit::Command::Send)?;
         let (server, user) = match &settings.delivery {
             Delivery::Smtp(s) => (
                 format!("{}:{}", s.host, s.port),
@@ -383,6 +388,7 @@ impl Logger {
         };
         Ok(Logger {
             log,
+            audit,
             server,
             user,
             from: settings.sender.from.email.to_string(),
@@ -392,6 +398,7 @@ impl Logger {
     }
 
     fn record(&mut self, r: &Report) {
+        self.audit.record(&audit_event(self.kind, r));
         let Some(log) = self.log.as_mut() else { return };
         let mut e = Entry {
             host: &self.server,
@@ -442,7 +449,63 @@ impl Logger {
     }
 
     fn finish(self) -> Result<(), Error> {
-        self.failed.map_or(Ok(()), |e| Err(e.into()))
+        let audited = self.audit.finish();
+        if let Some(e) = self.failed {
+            return Err(e.into());
+        }
+        Ok(audited?)
+    }
+}
+
+/// The audit log's line for one recipient.
+fn audit_event(kind: CodeKind, r: &Report) -> Event {
+    let reference = |e: &Existing| Replaced {
+        record: e.id,
+        kind: e.kind.as_str(),
+        state: e.state.as_str(),
+    };
+    let event = |outcome| {
+        Event::new(EventType::Send, outcome)
+            .recipient(&r.address)
+            .kind(kind)
+            .line(r.line)
+    };
+    match &r.outcome {
+        Outcome::Sent {
+            message_id,
+            record,
+            attempts,
+            replaced,
+            ..
+        } => event(audit::Outcome::Delivered)
+            .record(*record)
+            .message_id(message_id)
+            .attempts(*attempts)
+            .replaced(replaced.as_ref().map(reference)),
+        Outcome::Skipped { reason, existing } => event(audit::Outcome::Skipped)
+            .reason(match reason {
+                SkipReason::Verified => Reason::Verified,
+                SkipReason::Locked => Reason::Locked,
+                SkipReason::Live => Reason::Live,
+            })
+            .existing(reference(existing)),
+        // Not a recipient: no address to name, only the line.
+        Outcome::Invalid(p) => Event::new(EventType::Send, audit::Outcome::Invalid)
+            .line(r.line)
+            .detail(&p.reason),
+        Outcome::Failed { error, attempts } => {
+            let failed = event(audit::Outcome::Failed)
+                .attempts(*attempts)
+                .detail(&error.to_string());
+            match error.as_ref() {
+                Error::Limit(l @ crate::limits::SendLimit::Cooldown { .. }) => {
+                    failed.reason(Reason::Throttled).retry_at(l.until())
+                }
+                Error::Limit(l) => failed.reason(Reason::OverBudget).retry_at(l.until()),
+                e if e.exit_code() == crate::exit::TEMPFAIL => failed.reason(Reason::Temporary),
+                _ => failed.reason(Reason::Permanent),
+            }
+        }
     }
 }
 
