@@ -486,6 +486,27 @@ mod tests {
     }
 
     #[test]
+    fn lines_that_cannot_be_written_make_finish_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let mut audit = Audit::open(Some(&path), Command::Send).unwrap();
+        // A descriptor that refuses writes, as a full disk or a revoked mount would.
+        if let Some(sink) = audit.sink.as_mut() {
+            sink.file = File::open(&path).unwrap();
+        }
+        let e = Event::new(EventType::Send, Outcome::Delivered).recipient("a@example.org");
+        audit.record(&e);
+        audit.record(&e);
+        let err = audit.finish().unwrap_err();
+        assert!(matches!(err, AuditError::Lost { count: 2, .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("2 audit records could not be written to ")
+        );
+        assert!(Audit::open(None, Command::Send).unwrap().finish().is_ok());
+    }
+
+    #[test]
     fn values_are_bounded_and_cannot_break_the_line() {
         let long = "x\n".repeat(5000);
         let e = Event::new(EventType::Send, Outcome::Failed).detail(&long);
