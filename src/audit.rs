@@ -15,7 +15,7 @@
 //! A log that cannot be opened stops the command before it does anything. A line that cannot be
 //! written is printed on stderr instead (so it is not lost), the command carries on (mails already
 //! sent stay sent, verdicts already committed stay committed), and at the end it fails with
-//! exit 74 (see [`Audit::finish`]).
+//! exit 74 (see [`Audit::finish`]) — unless it failed for its own reason, whose code it keeps.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -149,7 +149,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
             Some(r) => single_result(settings, out, kind, server.as_deref(), args.dry_run, r),
             None => Ok(()),
         };
-        return result.and(one.log.finish());
+        return result.and(one.log.finish(Ok(())));
     }
 
     let total = checked.valid + checked.problems.len();
@@ -162,8 +162,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
         }
     };
     many.finish(&summary);
-    many.log.finish()?;
-    match summary.exit_code() {
+    let result = match summary.exit_code() {
         0 => Ok(()),
         code => Err(Error::Incomplete {
             message: format!(
@@ -173,7 +172,8 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
             ),
             code,
         }),
-    }
+    };
+    many.log.finish(result)
 }
 
 /// `{"type":"recipient",…}`: how one recipient's mail went.
@@ -448,12 +448,13 @@ impl Logger {
         let _ = log.write(&entry);
     }
 
-    fn finish(self) -> Result<(), Error> {
-        let audited = self.audit.finish();
+    /// `result`, unless the send log failed; lost audit lines (already on stderr) make an
+    /// otherwise successful run fail.
+    fn finish(self, result: Result<(), Error>) -> Result<(), Error> {
         if let Some(e) = self.failed {
             return Err(e.into());
         }
-        Ok(audited?)
+        super::audited(result, self.audit)
     }
 }
 
