@@ -106,6 +106,11 @@ fn check(
     )
 }
 
+/// A `check` event about `recipient`'s code.
+fn check_event(outcome: audit::Outcome, recipient: &str) -> Event {
+    Event::new(EventType::Check, outcome).recipient(recipient)
+}
+
 /// Where a code came from, for the audit log: a reply mail's ids and Maildir file, if any.
 struct Seen<'a> {
     audit: &'a mut Audit,
@@ -119,11 +124,6 @@ impl Seen<'_> {
         self.audit.record(&event);
     }
 
-    /// A `check` event about `recipient`'s code.
-    fn check(&mut self, outcome: audit::Outcome, recipient: &str) -> Event {
-        Event::new(EventType::Check, outcome).recipient(recipient)
-    }
-
     /// What checking a code came to (nothing for a store that could not be read).
     fn verdict(
         &mut self,
@@ -133,8 +133,7 @@ impl Seen<'_> {
         let (record, kind) = (checked.map(|c| c.0), checked.map(|c| c.1));
         match verdict {
             Ok(a) => {
-                let e = self
-                    .check(audit::Outcome::Accepted, &a.recipient)
+                let e = check_event(audit::Outcome::Accepted, &a.recipient)
                     .kind(a.kind)
                     .record(record);
                 self.record(e);
@@ -164,8 +163,7 @@ impl Seen<'_> {
         } else {
             audit::Outcome::Refused
         };
-        let mut e = self
-            .check(outcome, r.recipient())
+        let mut e = check_event(outcome, r.recipient())
             .reason(reason)
             .record(record)
             .counted(counted);
@@ -266,36 +264,9 @@ fn from_message(
     raw: &[u8],
     mut seen: Seen<'_>,
 ) -> Result<Checked, Error> {
-    let screened = match inbound::screen(raw, &settings.reply, original) {
-        Ok(s) => s,
-        Err(e) => {
-            let message = e.to_string();
-            seen.record(
-                Event::new(EventType::Malformed, audit::Outcome::Malformed).detail(&message),
-            );
-            return Err(Error::Input {
-                message,
-                hint: Some(
-                    "pass the reply as a complete message (headers and body), e.g. an .eml file"
-                        .into(),
-                ),
-            });
-        }
-    };
-    let reply = match screened {
+    let reply = match screen(settings, original, raw, &mut seen)? {
         Screened::Reply(r) => r,
-        Screened::SetAside(s) => {
-            let reason = match s {
-                SetAside::Automatic { .. } => Reason::Automatic,
-                SetAside::Unauthenticated { .. } => Reason::Unauthenticated,
-            };
-            seen.record(
-                Event::new(EventType::SetAside, audit::Outcome::SetAside)
-                    .reason(reason)
-                    .detail(s.why()),
-            );
-            return Ok(Checked::SetAside(s));
-        }
+        Screened::SetAside(s) => return Ok(Checked::SetAside(s)),
     };
     let current = match store {
         None => None,
@@ -342,8 +313,7 @@ fn from_message(
     };
     let from = reply.from;
     let not_tried = |seen: &mut Seen<'_>, reason: Reason| {
-        let e = seen
-            .check(audit::Outcome::Refused, &from)
+        let e = check_event(audit::Outcome::Refused, &from)
             .reason(reason)
             .kind(current.kind)
             .record(record)
@@ -373,6 +343,44 @@ fn from_message(
             })
         }
     }
+}
+
+/// Screens a reply mail (see [`inbound::screen`]), recording one that is not a mail or is set
+/// aside.
+fn screen(
+    settings: &Settings,
+    original: &Original,
+    raw: &[u8],
+    seen: &mut Seen<'_>,
+) -> Result<Screened, Error> {
+    let screened = match inbound::screen(raw, &settings.reply, original) {
+        Ok(s) => s,
+        Err(e) => {
+            let message = e.to_string();
+            seen.record(
+                Event::new(EventType::Malformed, audit::Outcome::Malformed).detail(&message),
+            );
+            return Err(Error::Input {
+                message,
+                hint: Some(
+                    "pass the reply as a complete message (headers and body), e.g. an .eml file"
+                        .into(),
+                ),
+            });
+        }
+    };
+    if let Screened::SetAside(s) = &screened {
+        let reason = match s {
+            SetAside::Automatic { .. } => Reason::Automatic,
+            SetAside::Unauthenticated { .. } => Reason::Unauthenticated,
+        };
+        seen.record(
+            Event::new(EventType::SetAside, audit::Outcome::SetAside)
+                .reason(reason)
+                .detail(s.why()),
+        );
+    }
+    Ok(screened)
 }
 
 fn accepted_text(a: &Accepted) -> &'static str {
