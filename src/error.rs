@@ -4,6 +4,7 @@
 //! them so that `main` can print `securemail: error: <what>` and `hint: <how to fix>` once and
 //! exit with the documented code (see [`crate::exit`]).
 
+use crate::audit::AuditError;
 use crate::config::ConfigError;
 use crate::exit;
 use crate::limits::SendLimit;
@@ -38,6 +39,8 @@ pub enum Error {
     List(#[from] ListError),
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error(transparent)]
@@ -81,7 +84,7 @@ impl Error {
             Error::Config(e) => e.exit_code(),
             Error::Mail(e) => e.exit_code(),
             Error::List(e) => e.exit_code(),
-            Error::Log(_) => exit::IOERR,
+            Error::Log(_) | Error::Audit(_) => exit::IOERR,
             Error::Transport(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
             Error::Refused(r) => r.exit_code(),
@@ -101,6 +104,10 @@ impl Error {
             Error::Mail(e) => e.hint(),
             Error::List(e) => e.hint(),
             Error::Log(_) => Some("check [log] file in the config".into()),
+            Error::Audit(_) => Some(
+                "check [audit] file in the config: its directory must be writable and the disk not full"
+                    .into(),
+            ),
             Error::Transport(e) => e.hint(),
             Error::Store(e) => e.hint(),
             Error::Refused(r) => r.hint(),

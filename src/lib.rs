@@ -12,10 +12,12 @@
 //! - [`verify`]: the acceptance rules; [`inbound`]: codes out of reply emails;
 //! - [`limits`]: what one recipient may be sent and may guess (throttling, daily budgets);
 //! - [`recipients`] and [`batch`]: lists, and sending to many over reused connections;
+//! - [`audit`]: the JSON-lines log of every security event;
 //! - [`cli`]: one file per subcommand.
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod batch;
 pub mod cli;
 pub mod config;

@@ -209,12 +209,25 @@ pub fn verify(
     code: &str,
     now: i64,
 ) -> Result<Accepted, VerifyError> {
+    verify_record(store, settings, recipient, code, now).1
+}
+
+/// [`verify`], also saying which record (id and kind) the code was checked against, for the
+/// audit log: `None` when the recipient has none, or the store could not be read.
+pub fn verify_record(
+    store: &mut Store,
+    settings: &Settings,
+    recipient: &str,
+    code: &str,
+    now: i64,
+) -> (Option<(i64, CodeKind)>, Result<Accepted, VerifyError>) {
     let rules = Rules {
         max_attempts: settings.max_attempts,
         wrong_per_day: settings.limits.wrong_attempts_per_day,
         skew: settings.otp.skew,
         issuer: &settings.otp.issuer,
     };
+    let mut checked = None;
     let outcome = store.with_current_counted(recipient, now, |vault, record, wrong| {
         let Some(rec) = record else {
             return Ok((
@@ -225,15 +238,20 @@ pub fn verify(
                 .into()),
             ));
         };
+        checked = Some((rec.id, rec.kind));
         Ok(decide(vault, rec, wrong, code, now, &rules))
-    })?;
-    outcome.map_err(|e| match e {
-        Decision::Refused(r) => VerifyError::Refused(r),
-        Decision::Otp(reason) => VerifyError::Otp {
-            recipient: recipient.into(),
-            reason,
-        },
-    })
+    });
+    let result = match outcome {
+        Err(e) => Err(VerifyError::Store(e)),
+        Ok(decided) => decided.map_err(|e| match e {
+            Decision::Refused(r) => VerifyError::Refused(r),
+            Decision::Otp(reason) => VerifyError::Otp {
+                recipient: recipient.into(),
+                reason,
+            },
+        }),
+    };
+    (checked, result)
 }
 
 enum Decision {

@@ -309,6 +309,7 @@ impl<'a> Lane<'a> {
                     tls: self.deliver.tls(),
                     path: d.path,
                     message_id: mail.message_id.clone(),
+                    record: id,
                     size: mail.bytes.expose().len(),
                     expires: composed.expires,
                     attempts: d.attempts,

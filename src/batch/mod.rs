@@ -49,6 +49,8 @@ pub struct Job<'a> {
 /// A recipient's current record, as a send found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Existing {
+    /// Its record id in the store.
+    pub id: i64,
     pub kind: CodeKind,
     /// As it stands now (a pending code past its expiry is `Expired`).
     pub state: State,
@@ -85,6 +87,8 @@ pub enum Outcome {
         tls: Option<String>,
         path: Option<PathBuf>,
         message_id: String,
+        /// The new code's record id (`None` on a dry run, which records nothing).
+        record: Option<i64>,
         /// Bytes of the message.
         size: usize,
         expires: i64,

@@ -294,6 +294,7 @@ fn existing(rec: &Record, now: i64) -> Existing {
         s => s,
     };
     Existing {
+        id: rec.id,
         kind: rec.kind,
         state,
         expires: rec.expires,

@@ -136,7 +136,8 @@ password_command = "pass show mail/gmail"
 # (With neither set, securemail asks on the terminal, without echo.)
 # Extra CA certificate (PEM) to trust besides the system store, for a private CA.
 ca_file = "ca.pem"
-# Seconds to wait for each step (connect, handshake, every reply).
+# Seconds to wait for each step (connect, handshake, every reply), and for password_command
+# to print the password (it is killed after that).
 timeout_secs = 30
 # Name given in EHLO.
 hello_name = "localhost"
@@ -181,6 +182,16 @@ ttl = "24h"
 # Consecutive wrong codes after which a code locks.
 max_attempts = 5
 
+# What one recipient may be sent and may try, whatever the commands say (README: Security).
+[limits]
+# No new code to a recipient sooner than this after the last one ("0s": no wait).
+resend_cooldown = "60s"
+# Codes one recipient may be sent in any 24 hours (1 to 100).
+codes_per_day = 5
+# Wrong codes one recipient may send in any 24 hours, across all their codes (1 to 100);
+# beyond that their replies wait unchecked (exit 75).
+wrong_attempts_per_day = 10
+
 [templates]
 # Directory with otp.html, otp.txt, key.html and key.txt (minijinja / Jinja2 syntax).
 dir = "templates"
@@ -196,6 +207,15 @@ private_key_file = "dkim.pem"
 [log]
 file = "securemail.log"
 
+# Audit log: one JSON line per security event (every mail sent, skipped or held back, every
+# code checked and what it came to, locks, revokes, replies set aside); never a code, key,
+# TOTP secret or password. Created 0600, only ever appended to.
+[audit]
+# By default securemail-audit.log in the directory of [store] path.
+file = "securemail-audit.log"
+# false turns it off (not recommended; remove file then).
+enabled = true
+
 # Believe a reply mail's From only when your receiving server vouches for it: the topmost
 # Authentication-Results header by authserv_id must show DMARC pass, or DKIM pass for the
 # From domain. Gmail's authserv_id is "mx.google.com"; OpenDKIM/OpenDMARC use their
@@ -206,7 +226,7 @@ authserv_id = "mx.google.com"
 "##;
 
 /// Keys `init` never sets: written commented, showing their default.
-const ALWAYS_COMMENTED: [(&str, &str); 7] = [
+const ALWAYS_COMMENTED: [(&str, &str); 12] = [
     ("sender", "reply_to"),
     ("smtp", "password_command"),
     ("smtp", "hello_name"),
@@ -214,14 +234,20 @@ const ALWAYS_COMMENTED: [(&str, &str); 7] = [
     ("smtp", "max_per_minute"),
     ("smtp", "retries"),
     ("store", "lock_timeout"),
+    ("limits", "resend_cooldown"),
+    ("limits", "codes_per_day"),
+    ("limits", "wrong_attempts_per_day"),
+    ("audit", "file"),
+    ("audit", "enabled"),
 ];
 
 /// Paths in the template, relative to the config file; `init` puts [`Answers::base`] before them.
-const PATHS: [(&str, &str); 4] = [
+const PATHS: [(&str, &str); 5] = [
     ("outbox", "dir"),
     ("store", "path"),
     ("templates", "dir"),
     ("log", "file"),
+    ("audit", "file"),
 ];
 
 /// Said above the commented-out `[smtp]` table when there is no server.

@@ -115,6 +115,14 @@ pub fn run(cli: Cli, out: Printer) -> Result<(), Error> {
     }
 }
 
+/// The command's own result when it failed (the lost audit lines were already printed on
+/// stderr); otherwise exit 74 if any audit line could not be written.
+fn audited(result: Result<(), Error>, audit: crate::audit::Audit) -> Result<(), Error> {
+    let written = audit.finish();
+    result?;
+    Ok(written?)
+}
+
 /// The value of `--flag`, or asked for when stdin is a terminal; a usage error otherwise.
 fn value_or_prompt(value: Option<String>, flag: &str, question: &str) -> Result<String, Error> {
     if let Some(v) = value {

@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{Printer, value_or_prompt};
+use super::{Printer, audited, value_or_prompt};
+use crate::audit::{self, Audit, Event, EventType, Reason, ReplyIds};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::exit;
 use crate::inbound::{self, InboundError, MAX_MESSAGE_BYTES, Original, Screened, SetAside};
 use crate::mail::Recipient;
 use crate::store::Store;
-use crate::verify::{self, Accepted, Refusal, VerifyError};
+use crate::verify::{self, Accepted, Next, Refusal, VerifyError};
 use crate::{CodeKind, unix_now};
 
 #[derive(Debug, Args)]
@@ -41,14 +42,31 @@ impl ReplyArgs {
 }
 
 pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<(), Error> {
+    // Opened first: a command that cannot keep its audit trail does nothing.
+    let mut audit = Audit::open(settings.audit_file.as_deref(), audit::Command::Reply)?;
+    let result = check(settings, out, args, &mut audit);
+    audited(result, audit)
+}
+
+fn check(
+    settings: &Settings,
+    out: Printer,
+    args: ReplyArgs,
+    audit: &mut Audit,
+) -> Result<(), Error> {
     if let Some(dir) = args.maildir {
-        return maildir(settings, out, &dir);
+        return maildir(settings, out, &dir, audit);
     }
     if let Some(file) = args.message {
         let raw = read_message(&file)?;
         let original = original(settings);
         let mut store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
-        let outcome = from_message(store.as_mut(), settings, &original, &raw);
+        let seen = Seen {
+            audit,
+            ids: ReplyIds::read(&raw),
+            file: None,
+        };
+        let outcome = from_message(store.as_mut(), settings, &original, &raw, seen);
         return finish(out, None, outcome);
     }
     let to = value_or_prompt(args.to, "--to", "Recipient address")?;
@@ -64,18 +82,121 @@ pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<
             ),
         });
     }
+    let mut seen = Seen {
+        audit,
+        ids: ReplyIds::default(),
+        file: None,
+    };
     // No store: no code was ever issued, and none is created.
     let Some(mut store) = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?
     else {
         let none = Refusal::NoCode {
             recipient: to.address,
         };
+        seen.refused(&none, None, None);
         return finish(out, None, Err(Error::Refused(none)));
     };
-    let outcome = verify::verify(&mut store, settings, &to.address, code, unix_now())
-        .map(Checked::Accepted)
-        .map_err(Error::from);
-    finish(out, None, outcome)
+    let (record, verdict) =
+        verify::verify_record(&mut store, settings, &to.address, code, unix_now());
+    seen.verdict(record, &verdict);
+    finish(
+        out,
+        None,
+        verdict.map(Checked::Accepted).map_err(Error::from),
+    )
+}
+
+/// A `check` event about `recipient`'s code.
+fn check_event(outcome: audit::Outcome, recipient: &str) -> Event {
+    Event::new(EventType::Check, outcome).recipient(recipient)
+}
+
+/// Where a code came from, for the audit log: a reply mail's ids and Maildir file, if any.
+struct Seen<'a> {
+    audit: &'a mut Audit,
+    ids: ReplyIds,
+    file: Option<&'a str>,
+}
+
+impl Seen<'_> {
+    fn record(&mut self, event: Event) {
+        let event = event.reply(&self.ids).file(self.file);
+        self.audit.record(&event);
+    }
+
+    /// What checking a code came to (nothing for a store that could not be read).
+    fn verdict(
+        &mut self,
+        checked: Option<(i64, CodeKind)>,
+        verdict: &Result<Accepted, VerifyError>,
+    ) {
+        let (record, kind) = (checked.map(|c| c.0), checked.map(|c| c.1));
+        match verdict {
+            Ok(a) => {
+                let e = check_event(audit::Outcome::Accepted, &a.recipient)
+                    .kind(a.kind)
+                    .record(record);
+                self.record(e);
+            }
+            Err(VerifyError::Refused(r)) => self.refused(r, record, kind),
+            Err(_) => {}
+        }
+    }
+
+    /// A refused (or deferred) code, and the lock it caused.
+    fn refused(&mut self, r: &Refusal, record: Option<i64>, kind: Option<CodeKind>) {
+        let (reason, counted) = match r {
+            Refusal::NoCode { .. } => (Reason::NoCode, false),
+            Refusal::Wrong { .. } | Refusal::NowLocked { .. } => (Reason::Wrong, true),
+            Refusal::Replayed { .. } => (Reason::Replayed, true),
+            Refusal::Used { .. } => (Reason::Used, false),
+            Refusal::Expired { .. } => (Reason::Expired, false),
+            Refusal::Locked { .. } => (Reason::Locked, false),
+            Refusal::Revoked { .. } => (Reason::Revoked, false),
+            Refusal::AnswersOlderMail { .. } => (Reason::OlderMail, false),
+            Refusal::Mistyped { .. } => (Reason::Mistyped, false),
+            Refusal::Throttled { .. } => (Reason::Throttled, false),
+            Refusal::OverBudget { .. } => (Reason::OverBudget, false),
+        };
+        let outcome = if r.retry_at().is_some() {
+            audit::Outcome::Deferred
+        } else {
+            audit::Outcome::Refused
+        };
+        let mut e = check_event(outcome, r.recipient())
+            .reason(reason)
+            .record(record)
+            .counted(counted);
+        if let Some(kind) = kind {
+            e = e.kind(kind);
+        }
+        let retry = match r {
+            Refusal::Wrong {
+                next: Next::Wait(t),
+                ..
+            }
+            | Refusal::Replayed {
+                next: Next::Wait(t),
+                ..
+            } => Some(*t),
+            _ => r.retry_at(),
+        };
+        if let Some(t) = retry {
+            e = e.retry_at(t);
+        }
+        self.record(e);
+        if let Refusal::NowLocked { recipient, max } = r {
+            let mut lock = Event::new(EventType::Lock, audit::Outcome::Locked)
+                .reason(Reason::TooManyWrongCodes)
+                .recipient(recipient)
+                .record(record)
+                .attempts(*max);
+            if let Some(kind) = kind {
+                lock = lock.kind(kind);
+            }
+            self.record(lock);
+        }
+    }
 }
 
 /// What checking one reply came to.
@@ -134,33 +255,31 @@ fn read_message(file: &Path) -> Result<Vec<u8>, Error> {
     Ok(raw)
 }
 
-/// Verifies the code in a reply email. `store` is `None` when no store exists yet.
+/// Verifies the code in a reply email, recording what it came to in the audit log. `store` is
+/// `None` when no store exists yet.
 fn from_message(
     store: Option<&mut Store>,
     settings: &Settings,
     original: &Original,
     raw: &[u8],
+    mut seen: Seen<'_>,
 ) -> Result<Checked, Error> {
-    let screened = inbound::screen(raw, &settings.reply, original).map_err(|e| Error::Input {
-        message: e.to_string(),
-        hint: Some(
-            "pass the reply as a complete message (headers and body), e.g. an .eml file".into(),
-        ),
-    })?;
-    let reply = match screened {
+    let reply = match screen(settings, original, raw, &mut seen)? {
         Screened::Reply(r) => r,
         Screened::SetAside(s) => return Ok(Checked::SetAside(s)),
     };
-    let Some(store) = store else {
-        return Err(Error::Refused(Refusal::NoCode {
-            recipient: reply.from,
-        }));
+    let current = match store {
+        None => None,
+        Some(ref s) => s.current(&reply.from)?,
     };
-    let Some(current) = store.current(&reply.from)? else {
-        return Err(Error::Refused(Refusal::NoCode {
+    let (Some(store), Some(current)) = (store, current) else {
+        let none = Refusal::NoCode {
             recipient: reply.from,
-        }));
+        };
+        seen.refused(&none, None, None);
+        return Err(Error::Refused(none));
     };
+    let (record, kind) = (Some(current.id), Some(current.kind));
     // A reply to one of our older mails carries that mail's code, which can no longer work.
     if !reply.answers.is_empty()
         && current
@@ -173,9 +292,11 @@ fn from_message(
                 .is_some_and(|id| reply.answers.contains(id))
         })
     {
-        return Err(Error::Refused(Refusal::AnswersOlderMail {
+        let older = Refusal::AnswersOlderMail {
             recipient: reply.from,
-        }));
+        };
+        seen.refused(&older, record, kind);
+        return Err(Error::Refused(older));
     }
     let (codes, mistyped) = match current.kind {
         CodeKind::Otp => {
@@ -191,17 +312,75 @@ fn from_message(
         }
     };
     let from = reply.from;
+    let not_tried = |seen: &mut Seen<'_>, reason: Reason| {
+        let e = check_event(audit::Outcome::Refused, &from)
+            .reason(reason)
+            .kind(current.kind)
+            .record(record)
+            .counted(false);
+        seen.record(e);
+    };
     match codes.as_slice() {
-        [] if mistyped > 0 => Ok(Checked::Mistyped { from }),
-        [] => Ok(Checked::NoCode { from }),
-        [code] => verify::verify(store, settings, &from, code, unix_now())
-            .map(Checked::Accepted)
-            .map_err(|e: VerifyError| e.into()),
-        several => Ok(Checked::Ambiguous {
-            from,
-            count: several.len(),
-        }),
+        [] if mistyped > 0 => {
+            not_tried(&mut seen, Reason::Mistyped);
+            Ok(Checked::Mistyped { from })
+        }
+        [] => {
+            not_tried(&mut seen, Reason::NoCodeInReply);
+            Ok(Checked::NoCode { from })
+        }
+        [code] => {
+            let (checked, verdict) =
+                verify::verify_record(store, settings, &from, code, unix_now());
+            seen.verdict(checked, &verdict);
+            verdict.map(Checked::Accepted).map_err(Error::from)
+        }
+        several => {
+            not_tried(&mut seen, Reason::Ambiguous);
+            Ok(Checked::Ambiguous {
+                from,
+                count: several.len(),
+            })
+        }
     }
+}
+
+/// Screens a reply mail (see [`inbound::screen`]), recording one that is not a mail or is set
+/// aside.
+fn screen(
+    settings: &Settings,
+    original: &Original,
+    raw: &[u8],
+    seen: &mut Seen<'_>,
+) -> Result<Screened, Error> {
+    let screened = match inbound::screen(raw, &settings.reply, original) {
+        Ok(s) => s,
+        Err(e) => {
+            let message = e.to_string();
+            seen.record(
+                Event::new(EventType::Malformed, audit::Outcome::Malformed).detail(&message),
+            );
+            return Err(Error::Input {
+                message,
+                hint: Some(
+                    "pass the reply as a complete message (headers and body), e.g. an .eml file"
+                        .into(),
+                ),
+            });
+        }
+    };
+    if let Screened::SetAside(s) = &screened {
+        let reason = match s {
+            SetAside::Automatic { .. } => Reason::Automatic,
+            SetAside::Unauthenticated { .. } => Reason::Unauthenticated,
+        };
+        seen.record(
+            Event::new(EventType::SetAside, audit::Outcome::SetAside)
+                .reason(reason)
+                .detail(s.why()),
+        );
+    }
+    Ok(screened)
 }
 
 fn accepted_text(a: &Accepted) -> &'static str {
@@ -368,7 +547,7 @@ fn finish(out: Printer, file: Option<&str>, outcome: Result<Checked, Error>) -> 
 ///
 /// Long on purpose: the order of the steps for each message (read, decide, commit, then move)
 /// is what makes the Maildir lossless, and it reads best in one place.
-fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
+fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> Result<(), Error> {
     let new = dir.join("new");
     let cur = dir.join("cur");
     let _lock = lock_maildir(dir)?;
@@ -389,8 +568,23 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
         if fs::symlink_metadata(&path).is_err() {
             continue; // a mail client took it meanwhile
         }
-        let outcome = read_message(&path)
-            .and_then(|raw| from_message(store.as_mut(), settings, &original, &raw));
+        let outcome = match read_message(&path) {
+            Ok(raw) => {
+                let seen = Seen {
+                    ids: ReplyIds::read(&raw),
+                    audit: &mut *audit,
+                    file: Some(&name),
+                };
+                from_message(store.as_mut(), settings, &original, &raw, seen)
+            }
+            Err(e) => {
+                let event = Event::new(EventType::Malformed, audit::Outcome::Malformed)
+                    .file(Some(&name))
+                    .detail(&e.to_string());
+                audit.record(&event);
+                Err(e)
+            }
+        };
         match outcome {
             // Reading and parsing are the only steps that fail with `Input`.
             Err(Error::Input { message, .. }) => {

@@ -3,8 +3,9 @@
 use clap::Args;
 use serde::Serialize;
 
-use super::Printer;
 use super::status::effective;
+use super::{Printer, audited};
+use crate::audit::{self, Audit, Event, EventType};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::mail::Recipient;
@@ -36,6 +37,18 @@ struct RevokedLine<'a> {
 
 fn revoke(settings: &Settings, out: Printer, args: RevokeArgs) -> Result<(), Error> {
     let to = Recipient::parse(&args.to, None)?;
+    // Opened first: a command that cannot keep its audit trail does nothing.
+    let mut audit = Audit::open(settings.audit_file.as_deref(), audit::Command::Revoke)?;
+    let result = withdraw(settings, out, &to, &mut audit);
+    audited(result, audit)
+}
+
+fn withdraw(
+    settings: &Settings,
+    out: Printer,
+    to: &Recipient,
+    audit: &mut Audit,
+) -> Result<(), Error> {
     let store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
     let now = unix_now();
     // No store: nothing was ever issued (and nothing is created).
@@ -48,14 +61,22 @@ fn revoke(settings: &Settings, out: Printer, args: RevokeArgs) -> Result<(), Err
                         state: State::Revoked,
                         ..Update::unchanged(r)
                     }),
-                    Some((r.kind, effective(r, now))),
+                    Some((r.id, r.kind, effective(r, now))),
                 ),
                 _ => (None, None),
             })
         })?,
     };
+    let event = match revoked {
+        Some((id, kind, was)) => Event::new(EventType::Revoke, audit::Outcome::Revoked)
+            .record(Some(id))
+            .kind(kind)
+            .was(was.as_str()),
+        None => Event::new(EventType::Revoke, audit::Outcome::Nothing),
+    };
+    audit.record(&event.recipient(&to.address));
     match revoked {
-        Some((kind, was)) => {
+        Some((_, kind, was)) => {
             let line = RevokedLine {
                 recipient: &to.address,
                 kind: kind.as_str(),

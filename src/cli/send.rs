@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::output::rfc3339;
 use super::{Printer, value_or_prompt};
 use crate::CodeKind;
+use crate::audit::{self, Audit, Event, EventType, Reason, Replaced};
 use crate::batch::{self, Existing, Job, Observer, Outcome, Report, SkipReason, Summary};
 use crate::config::{Delivery, Settings};
 use crate::error::Error;
@@ -153,7 +154,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
             Some(r) => single_result(settings, out, kind, server.as_deref(), args.dry_run, r),
             None => Ok(()),
         };
-        return result.and(one.log.finish());
+        return result.and(one.log.finish(Ok(())));
     }
 
     let total = checked.valid + checked.problems.len();
@@ -166,8 +167,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
         }
     };
     many.finish(&summary);
-    many.log.finish()?;
-    match summary.exit_code() {
+    let result = match summary.exit_code() {
         0 => Ok(()),
         code => Err(Error::Incomplete {
             message: format!(
@@ -177,7 +177,8 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
             ),
             code,
         }),
-    }
+    };
+    many.log.finish(result)
 }
 
 /// `{"type":"recipient",…}`: how one recipient's mail went.
@@ -362,9 +363,11 @@ struct SummaryLine {
     seconds: f64,
 }
 
-/// Writes each recipient's line to the `[log] file`, when there is one.
+/// Writes each recipient's line to the `[log] file`, when there is one, and its event to the
+/// audit log (not for a dry run, which records nothing).
 struct Logger {
     log: Option<SendLog>,
+    audit: Audit,
     server: String,
     user: Option<String>,
     from: String,
@@ -379,6 +382,8 @@ impl Logger {
             (Some(path), false) => Some(SendLog::open(path)?),
             _ => None,
         };
+        let audit_file = settings.audit_file.as_deref().filter(|_| !dry_run);
+        let audit = Audit::open(audit_file, audit::Command::Send)?;
         let (server, user) = match &settings.delivery {
             Delivery::Smtp(s) => (
                 format!("{}:{}", s.host, s.port),
@@ -388,6 +393,7 @@ impl Logger {
         };
         Ok(Logger {
             log,
+            audit,
             server,
             user,
             from: settings.sender.from.email.to_string(),
@@ -397,6 +403,7 @@ impl Logger {
     }
 
     fn record(&mut self, r: &Report) {
+        self.audit.record(&audit_event(self.kind, r));
         let Some(log) = self.log.as_mut() else { return };
         let mut e = Entry {
             host: &self.server,
@@ -446,8 +453,65 @@ impl Logger {
         let _ = log.write(&entry);
     }
 
-    fn finish(self) -> Result<(), Error> {
-        self.failed.map_or(Ok(()), |e| Err(e.into()))
+    /// `result`, unless the send log failed; lost audit lines (already on stderr) make an
+    /// otherwise successful run fail.
+    fn finish(self, result: Result<(), Error>) -> Result<(), Error> {
+        if let Some(e) = self.failed {
+            return Err(e.into());
+        }
+        super::audited(result, self.audit)
+    }
+}
+
+/// The audit log's line for one recipient.
+fn audit_event(kind: CodeKind, r: &Report) -> Event {
+    let reference = |e: &Existing| Replaced {
+        record: e.id,
+        kind: e.kind.as_str(),
+        state: e.state.as_str(),
+    };
+    let event = |outcome| {
+        Event::new(EventType::Send, outcome)
+            .recipient(&r.address)
+            .kind(kind)
+            .line(r.line)
+    };
+    match &r.outcome {
+        Outcome::Sent {
+            message_id,
+            record,
+            attempts,
+            replaced,
+            ..
+        } => event(audit::Outcome::Delivered)
+            .record(*record)
+            .message_id(message_id)
+            .attempts(*attempts)
+            .replaced(replaced.as_ref().map(reference)),
+        Outcome::Skipped { reason, existing } => event(audit::Outcome::Skipped)
+            .reason(match reason {
+                SkipReason::Verified => Reason::Verified,
+                SkipReason::Locked => Reason::Locked,
+                SkipReason::Live => Reason::Live,
+            })
+            .existing(reference(existing)),
+        // Not a recipient: no address to name, only the line.
+        Outcome::Invalid(p) => Event::new(EventType::Send, audit::Outcome::Invalid)
+            .line(r.line)
+            .detail(&p.reason),
+        Outcome::Failed { error, attempts } => {
+            let failed = event(audit::Outcome::Failed)
+                .attempts(*attempts)
+                .detail(&error.to_string());
+            match error.as_ref() {
+                Error::Limit(l @ crate::limits::SendLimit::Cooldown { .. }) => {
+                    failed.reason(Reason::Throttled).retry_at(l.until())
+                }
+                Error::Limit(l) => failed.reason(Reason::OverBudget).retry_at(l.until()),
+                e if e.exit_code() == crate::exit::TEMPFAIL => failed.reason(Reason::Temporary),
+                _ => failed.reason(Reason::Permanent),
+            }
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub(super) struct RawConfig {
     pub(super) dkim: Option<Spanned<RawDkim>>,
     #[serde(default)]
     pub(super) log: RawLog,
+    #[serde(default)]
+    pub(super) audit: RawAudit,
     pub(super) reply: Option<Spanned<RawReply>>,
 }
 
@@ -48,6 +50,13 @@ pub(super) struct RawDkim {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLog {
     pub(super) file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    pub(super) file: Option<Spanned<String>>,
+    pub(super) enabled: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -151,6 +151,9 @@ pub struct Settings {
     pub dkim: Option<DkimSettings>,
     /// msmtp-style log of every send, when `[log] file` is set.
     pub log_file: Option<PathBuf>,
+    /// The audit log of security events (see [`crate::audit`]): `[audit] file`, by default
+    /// beside the store; `None` only with `[audit] enabled = false`.
+    pub audit_file: Option<PathBuf>,
     pub reply: ReplyPolicy,
 }
 

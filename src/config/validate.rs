@@ -132,6 +132,8 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         .map(|f| path_value(&r, Some(f), "[log] file", "").map(|p| resolve(&p)))
         .transpose()?;
 
+    let audit_file = check_audit(&r, raw.audit, &store_path, &resolve)?;
+
     let reply = raw
         .reply
         .map(|t| check_reply(&r, t))
@@ -152,8 +154,39 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         limits,
         dkim,
         log_file,
+        audit_file,
         reply,
     })
+}
+
+/// `[audit]`: the file, by default beside the store; `enabled = false` turns it off (and then a
+/// `file` would be a contradiction, so it is refused).
+fn check_audit(
+    r: &Reporter<'_>,
+    raw: RawAudit,
+    store_path: &Path,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(enabled) = &raw.enabled
+        && !*enabled.get_ref()
+    {
+        if let Some(file) = &raw.file {
+            return Err(r.at(
+                file,
+                "[audit] file is set but enabled = false".into(),
+                "remove one of them: the audit log is either written to file or not at all",
+            ));
+        }
+        return Ok(None);
+    }
+    let file = match raw.file {
+        Some(f) => resolve(&path_value(r, Some(f), "[audit] file", "")?),
+        None => match store_path.parent() {
+            Some(dir) => dir.join(crate::audit::DEFAULT_FILE_NAME),
+            None => PathBuf::from(crate::audit::DEFAULT_FILE_NAME),
+        },
+    };
+    Ok(Some(file))
 }
 
 fn check_reply(r: &Reporter<'_>, raw: Spanned<RawReply>) -> Result<ReplyPolicy, ConfigError> {
@@ -1000,5 +1033,33 @@ mod tests {
         .unwrap();
         assert_eq!(s.store_path, Path::new("/etc/var/codes.db"));
         assert_eq!(s.outbox_dir, Path::new("/tmp/out"));
+    }
+
+    #[test]
+    fn the_audit_log_is_on_by_default_beside_the_store() {
+        let at = |extra: &str| {
+            parse(
+                Path::new("/etc/securemail/account.toml"),
+                &format!("{MIN}[store]\npath = \"../var/codes.db\"\n{extra}"),
+            )
+        };
+        let s = at("").unwrap();
+        assert_eq!(
+            s.audit_file.as_deref(),
+            Some(Path::new("/etc/var/securemail-audit.log"))
+        );
+        let s = at("[audit]\nfile = \"audit/events.log\"\n").unwrap();
+        assert_eq!(
+            s.audit_file.as_deref(),
+            Some(Path::new("/etc/securemail/audit/events.log"))
+        );
+        assert_eq!(at("[audit]\nenabled = false\n").unwrap().audit_file, None);
+        let e = at("[audit]\nenabled = false\nfile = \"a.log\"\n").unwrap_err();
+        assert!(e.message.contains("enabled = false"), "{e}");
+        assert_eq!(e.at, Some(Position { line: 7, column: 8 }));
+        let e = at("[audit]\nfile = \"\"\n").unwrap_err();
+        assert!(e.message.contains("[audit] file is empty"), "{e}");
+        let e = at("[audit]\nenable = false\n").unwrap_err();
+        assert!(e.message.contains("enable"), "{e}");
     }
 }

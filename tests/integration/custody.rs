@@ -166,6 +166,15 @@ fn read_only_commands_on_a_fresh_directory_create_nothing() {
     let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
     assert_eq!(v["type"], "store");
     assert!(v["key_id"].is_null());
+    assert_eq!(listing(&env), before, "status created nothing");
+    // Attempts on codes are security events: the audit log (and only it) records them.
+    let audit = "securemail-audit.log";
+    let without_audit = || -> Vec<(String, u64)> {
+        listing(&env)
+            .into_iter()
+            .filter(|(p, _)| p != audit)
+            .collect()
+    };
     env.run(&["reply", "--to", "a@example.org", "--code", "123456"])
         .expect(1);
     env.run(&["revoke", "--to", "a@example.org"]).expect(1);
@@ -174,11 +183,27 @@ fn read_only_commands_on_a_fresh_directory_create_nothing() {
         "From: a@example.org\r\nSubject: Re\r\n\r\n123456\r\n",
     )
     .unwrap();
-    let before_reply = listing(&env);
+    let before_reply = without_audit();
     env.run(&["reply", "--message", "reply.eml"]).expect(1);
-    assert_eq!(listing(&env), before_reply);
+    assert_eq!(without_audit(), before_reply);
     std::fs::remove_file(env.path("reply.eml")).unwrap();
-    assert_eq!(listing(&env), before, "nothing created");
+    assert_eq!(without_audit(), before, "nothing else created");
+    let events: Vec<String> = std::fs::read_to_string(env.path(audit))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {} {}", v["command"], v["outcome"], v["reason"])
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            r#""reply" "refused" "no-code""#,
+            r#""revoke" "nothing" null"#,
+            r#""reply" "refused" "no-code""#,
+        ]
+    );
 }
 
 /// A store of schema 1 (no key id) is migrated in place, recording the key file beside it; a

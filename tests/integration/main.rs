@@ -5,6 +5,7 @@
 mod support;
 
 mod adversarial;
+mod audit;
 mod batch;
 mod config_errors;
 mod custody;
