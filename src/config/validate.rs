@@ -810,6 +810,24 @@ mod tests {
     const MIN: &str = "[sender]\nfrom = \"Admin <admin@example.org>\"\n";
 
     #[test]
+    fn data_defaults_go_to_the_data_dir_written_paths_stay_beside_the_file() {
+        let data = Path::new("/data/securemail");
+        let cfg = Path::new("/home/kim/.config/securemail/account.toml");
+        let s = parse_with_data_dir(cfg, MIN, Some(data)).unwrap();
+        assert_eq!(s.store_path, Path::new("/data/securemail/securemail.db"));
+        assert_eq!(s.outbox_dir, Path::new("/data/securemail/outbox"));
+        assert_eq!(s.templates_dir, None);
+        let src = format!("{MIN}[outbox]\ndir = \"sent\"\n[templates]\ndir = \"tpl\"\n");
+        let s = parse_with_data_dir(cfg, &src, Some(data)).unwrap();
+        assert_eq!(s.outbox_dir, Path::new("/home/kim/.config/securemail/sent"));
+        assert_eq!(s.store_path, Path::new("/data/securemail/securemail.db"));
+        assert_eq!(
+            s.templates_dir.as_deref(),
+            Some(Path::new("/home/kim/.config/securemail/tpl"))
+        );
+    }
+
+    #[test]
     fn minimal_config_means_outbox_and_defaults() {
         let s = parse_str(MIN).unwrap();
         assert!(matches!(s.delivery, Delivery::Outbox));

@@ -342,6 +342,39 @@ mod tests {
     }
 
     #[test]
+    fn built_in_templates_load_and_carry_the_code() {
+        let t = Templates::load(None).unwrap();
+        for kind in [CodeKind::Otp, CodeKind::Key] {
+            let b = t.render(kind, &vars("Kim")).unwrap();
+            assert!(b.text.expose().contains("ABCD EFGH"), "{kind:?}");
+            assert!(b.html.expose().contains("cid:qr.1@example.org"), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_partial_override_replaces_only_its_file() {
+        let (_t, d) = tmp();
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("otp.html"), "<p>mine {{ secret }}</p>").unwrap();
+        let t = Templates::load(Some(&d)).unwrap();
+        let b = t.render(CodeKind::Otp, &vars("Kim")).unwrap();
+        assert_eq!(b.html.expose(), "<p>mine ABCD EFGH</p>");
+        let builtin = Templates::load(None).unwrap();
+        let expected = builtin.render(CodeKind::Otp, &vars("Kim")).unwrap();
+        assert_eq!(b.text.expose(), expected.text.expose());
+        // An unknown variable in an override names the file.
+        std::fs::write(d.join("key.txt"), "{{ nope }}").unwrap();
+        let e = Templates::load(Some(&d)).unwrap_err();
+        assert!(
+            e.to_string().contains("key.txt uses the variable `nope`"),
+            "{e}"
+        );
+        // A missing directory is an error, not a silent fallback.
+        let e = Templates::load(Some(&d.join("absent"))).unwrap_err();
+        assert!(matches!(e, MailError::TemplateDir { .. }), "{e}");
+    }
+
+    #[test]
     fn key_templates_cannot_use_otp_variables() {
         let (_t, d) = tmp();
         write_templates(&d, "<p>ok</p>");
