@@ -6,6 +6,7 @@
 
 use crate::audit::AuditError;
 use crate::config::ConfigError;
+use crate::config::discover::NotFound;
 use crate::exit;
 use crate::limits::SendLimit;
 use crate::mail::MailError;
@@ -33,6 +34,9 @@ pub enum Error {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// No configuration file anywhere securemail looks.
+    #[error(transparent)]
+    NoConfig(#[from] NotFound),
     #[error(transparent)]
     Mail(#[from] MailError),
     #[error(transparent)]
@@ -57,6 +61,9 @@ pub enum Error {
     /// A batch finished but not every recipient got their mail.
     #[error("{message}")]
     Incomplete { message: String, code: u8 },
+    /// A batch stopped at Ctrl-C after its mails in flight; `sent` got theirs.
+    #[error("interrupted: {sent} mail{} sent before Ctrl-C, the rest not", if *.sent == 1 { "" } else { "s" })]
+    Interrupted { sent: usize, resend: bool },
     /// There was nothing to act on (exit 1), e.g. no code to revoke.
     #[error("{message}")]
     Nothing { message: String },
@@ -82,6 +89,8 @@ impl Error {
             Error::Usage { .. } | Error::Prompt(_) => exit::USAGE,
             Error::Input { .. } => exit::DATAERR,
             Error::Config(e) => e.exit_code(),
+            Error::NoConfig(_) => exit::CONFIG,
+            Error::Interrupted { .. } => exit::INTERRUPTED,
             Error::Mail(e) => e.exit_code(),
             Error::List(e) => e.exit_code(),
             Error::Log(_) | Error::Audit(_) => exit::IOERR,
@@ -101,6 +110,15 @@ impl Error {
         match self {
             Error::Usage { hint, .. } | Error::Input { hint, .. } => hint.clone(),
             Error::Config(e) => e.hint().map(str::to_string),
+            Error::NoConfig(e) => Some(e.hint()),
+            Error::Interrupted { resend: false, .. } => Some(
+                "run the same command again to send to the rest: whoever got a mail is skipped".into(),
+            ),
+            Error::Interrupted { resend: true, .. } => Some(
+                "run it again with a list of those left (securemail status shows who got a code); \
+                 with --resend, the same list would send to everyone again"
+                    .into(),
+            ),
             Error::Mail(e) => e.hint(),
             Error::List(e) => e.hint(),
             Error::Log(_) => Some("check [log] file in the config".into()),

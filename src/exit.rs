@@ -28,3 +28,6 @@ pub const PROTOCOL: u8 = 76;
 pub const NOPERM: u8 = 77;
 /// The configuration is wrong (EX_CONFIG).
 pub const CONFIG: u8 = 78;
+/// A batch stopped at Ctrl-C (SIGINT) after finishing its mails in flight: 128 + 2, as shells
+/// report a command ended by SIGINT. Running the same command again sends to the rest.
+pub const INTERRUPTED: u8 = 130;

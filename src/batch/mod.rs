@@ -5,8 +5,10 @@
 //! - [`lane`]: one delivery lane — a [`lane::Deliver`] (SMTP session or outbox) plus the store
 //!   bookkeeping around each mail;
 //! - [`retry`] and [`pace`]: what is retried and how fast mail may go;
-//! - [`lock`]: one send run per store.
+//! - [`lock`]: one send run per store;
+//! - [`interrupt`]: Ctrl-C finishes the mails in flight, then stops.
 
+pub mod interrupt;
 pub mod lane;
 pub mod lock;
 pub mod pace;
@@ -128,6 +130,8 @@ pub struct Summary {
     pub failed_temporary: usize,
     pub failed_permanent: usize,
     pub elapsed: Duration,
+    /// Stopped by Ctrl-C before the end of the list: those not counted were not sent to.
+    pub interrupted: bool,
 }
 
 impl Summary {
@@ -166,6 +170,8 @@ pub trait Observer {
     /// Before any mail: who was in flight when a previous run stopped.
     fn start(&mut self, _interrupted: &[String]) {}
     fn report(&mut self, report: Report);
+    /// Ctrl-C was pressed: the batch stops after the mails in flight.
+    fn interrupted(&mut self) {}
     /// A trace sink for connection `n`, for `-v`.
     fn trace(&self, _connection: usize) -> Option<Trace> {
         None

@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::interrupt::Interrupt;
 use super::lane::{Deliver, Lane, OutboxLane, SmtpLane, Stop};
 use super::lock::SendLock;
 use super::pace::Pace;
@@ -82,6 +83,7 @@ pub fn run(
     observer.start(&names);
 
     let abort = AtomicBool::new(false);
+    let ctrl_c = Interrupt::catch();
     let connections = match target {
         Some(_) if !job.dry_run => job.connections.clamp(1, 64).min(job.total.max(1)),
         _ => 1,
@@ -152,7 +154,18 @@ pub fn run(
         }
         drop(built_rx);
         drop(report_tx);
-        for message in report_rx {
+        loop {
+            if ctrl_c.requested() && !summary.interrupted {
+                summary.interrupted = true;
+                abort.store(true, Ordering::SeqCst);
+                observer.interrupted();
+            }
+            // Woken now and then to see whether Ctrl-C was pressed.
+            let message = match report_rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(m) => m,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             match message {
                 Event::Report(r) => {
                     summary.add(&r.outcome);
@@ -171,7 +184,9 @@ pub fn run(
     // Lines added to the list after the feeder reached its end were never read: say so rather
     // than finish as if the whole list was done.
     let unchanged = match (&fatal, &job.source) {
-        (None, recipients::Source::File(list)) => list.confirm_unchanged().err().map(Error::from),
+        (None, recipients::Source::File(list)) if !summary.interrupted => {
+            list.confirm_unchanged().err().map(Error::from)
+        }
         _ => None,
     };
     match fatal.or(unchanged) {

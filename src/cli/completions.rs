@@ -15,7 +15,10 @@ pub struct CompletionsArgs {
 impl CompletionsArgs {
     pub fn execute(self) -> Result<(), Error> {
         let mut cmd = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(self.shell, &mut cmd, "securemail", &mut std::io::stdout());
+        // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+        let mut script = Vec::new();
+        clap_complete::generate(self.shell, &mut cmd, "securemail", &mut script);
+        super::output::write_stdout(&script);
         Ok(())
     }
 }

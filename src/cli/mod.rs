@@ -12,6 +12,7 @@ mod reply;
 mod revoke;
 mod send;
 mod status;
+mod templates;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -21,11 +22,13 @@ use clap::{Parser, Subcommand};
 
 pub use completions::CompletionsArgs;
 pub use init::InitArgs;
+pub use man::ManArgs;
 pub use output::Printer;
 pub use reply::ReplyArgs;
 pub use revoke::RevokeArgs;
 pub use send::SendArgs;
 pub use status::StatusArgs;
+pub use templates::TemplatesArgs;
 
 use crate::config;
 use crate::error::Error;
@@ -35,15 +38,11 @@ use crate::exit;
 #[derive(Debug, Parser)]
 #[command(name = "securemail", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// Configuration file.
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        env = "SECUREMAIL_CONFIG",
-        default_value = config::DEFAULT_PATH
-    )]
-    pub config: PathBuf,
+    /// Configuration file. Without it: $SECUREMAIL_CONFIG, else the first that exists of
+    /// ./config/account.toml, $XDG_CONFIG_HOME/securemail/account.toml
+    /// (~/.config/securemail/account.toml) and /etc/securemail/account.toml.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     /// Show what happens, including the SMTP dialogue (secrets redacted).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -72,10 +71,12 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Write a commented configuration file (and the default templates if missing).
     Init(InitArgs),
+    /// Write the templates built into securemail to a directory, for editing.
+    Templates(TemplatesArgs),
     /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
     Completions(CompletionsArgs),
-    /// Print the manual page (roff) on stdout.
-    Man,
+    /// Print the manual page (roff) on stdout, or write every page with --dir.
+    Man(ManArgs),
 }
 
 /// Prints a clap error in securemail's shape and returns exit 64 (0 for --help/--version).
@@ -98,20 +99,28 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
 pub fn run(cli: Cli, out: Printer) -> Result<(), Error> {
     // Commands that do not need a configuration file.
     let command = match cli.command {
-        Command::Init(args) => return args.execute(&cli.config, out),
+        Command::Init(args) => return args.execute(&init_path(cli.config)?, out),
+        Command::Templates(args) => return args.execute(out),
         Command::Completions(args) => return args.execute(),
-        Command::Man => return man::execute(),
+        Command::Man(args) => return args.execute(out),
         other => other,
     };
-    let settings = config::load(&cli.config)?;
-    out.verbose(&format!("configuration {}", cli.config.display()));
+    let found = config::discover::find(cli.config.as_deref())?;
+    out.verbose(&format!(
+        "configuration {} ({})",
+        found.path.display(),
+        found.source
+    ));
+    let settings = config::load(&found.path)?;
     match command {
         Command::Send(args) => args.execute(&settings, out),
         Command::Reply(args) => args.execute(&settings, out),
         Command::Check => check::execute(&settings, out),
         Command::Status(args) => args.execute(&settings, out),
         Command::Revoke(args) => args.execute(&settings, out),
-        Command::Init(_) | Command::Completions(_) | Command::Man => Ok(()),
+        Command::Init(_) | Command::Templates(_) | Command::Completions(_) | Command::Man(_) => {
+            Ok(())
+        }
     }
 }
 
@@ -121,6 +130,17 @@ fn audited(result: Result<(), Error>, audit: crate::audit::Audit) -> Result<(), 
     let written = audit.finish();
     result?;
     Ok(written?)
+}
+
+/// Where `init` writes: `--config`, else `$SECUREMAIL_CONFIG`, else the per-user config file.
+fn init_path(flag: Option<PathBuf>) -> Result<PathBuf, Error> {
+    let env = config::discover::Environment::current();
+    flag.or_else(|| env.config.clone().map(PathBuf::from))
+        .or_else(|| env.init_path())
+        .ok_or_else(|| Error::Usage {
+            message: "no home directory to write the configuration to".into(),
+            hint: Some("pass --config PATH".into()),
+        })
 }
 
 /// The value of `--flag`, or asked for when stdin is a terminal; a usage error otherwise.

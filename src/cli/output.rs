@@ -4,14 +4,51 @@
 //! JSON output is a contract: each line is one object built from a `#[derive(Serialize)]`
 //! struct, tagged with `"type"` (`"recipient"`, `"reply"`, `"record"`, `"revoked"`, `"check"`,
 //! `"summary"`, `"error"`), with times as RFC 3339 UTC strings. The README documents the schema.
+//!
+//! Nothing writes to stdout except through [`write_stdout`], which treats a reader that went away
+//! (`securemail status | head -1`: EPIPE) as the end of output rather than an error: later lines
+//! are dropped, the command finishes its work and exits as it would have. `println!` would panic
+//! there (Rust ignores SIGPIPE, so the write fails instead of the process being killed).
 
+use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::error::Error;
 use crate::transport::smtp::Trace;
+
+/// Set once stdout cannot be written to any more (its reader went away): later output is dropped.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes `bytes` to stdout, locked, in one go. A reader that has gone (EPIPE) ends output
+/// quietly; any other failure (a full disk behind a redirect) is said once on stderr. Either way
+/// nothing more is written to stdout, and the command carries on.
+pub fn write_stdout(bytes: &[u8]) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!(
+                "securemail: cannot write to stdout: {}",
+                crate::io_reason(&e)
+            );
+        }
+    }
+}
+
+/// One line on stdout, through [`write_stdout`].
+pub fn write_line(text: &str) {
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    write_stdout(line.as_bytes());
+}
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy)]
@@ -40,19 +77,19 @@ impl Printer {
     pub fn emit<T: Serialize>(&self, item: &T, human: impl FnOnce() -> Option<String>) {
         if self.json {
             match serde_json::to_string(item) {
-                Ok(line) => println!("{line}"),
+                Ok(line) => write_line(&line),
                 // Our own structs of strings and numbers always serialise; say so if not.
                 Err(e) => eprintln!("securemail: cannot write a JSON line: {e}"),
             }
         } else if let Some(text) = human() {
-            println!("{text}");
+            write_line(&text);
         }
     }
 
     /// A line for people only (nothing with `--json`).
     pub fn human(&self, line: &str) {
         if !self.json {
-            println!("{line}");
+            write_line(line);
         }
     }
 

@@ -222,10 +222,7 @@ enum Checked {
 /// What our mails say, from the configured templates, to recognise them in replies. A template
 /// that cannot be read only means less to recognise by (sending reports it).
 fn original(settings: &Settings) -> Original {
-    let sources: Vec<String> = ["key.txt", "key.html", "otp.txt", "otp.html"]
-        .iter()
-        .filter_map(|f| fs::read_to_string(settings.templates_dir.join(f)).ok())
-        .collect();
+    let sources = crate::mail::template::texts(settings.templates_dir.as_deref());
     Original::from_templates(sources.iter().map(String::as_str))
 }
 

@@ -146,12 +146,19 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
             report: None,
             log,
         };
-        if let Err(e) = batch::run(&job, target.as_ref(), &mut one) {
-            one.log.record_fatal(&e);
-            return Err(e);
-        }
+        let summary = match batch::run(&job, target.as_ref(), &mut one) {
+            Ok(s) => s,
+            Err(e) => {
+                one.log.record_fatal(&e);
+                return Err(e);
+            }
+        };
         let result = match one.report {
             Some(r) => single_result(settings, out, kind, server.as_deref(), args.dry_run, r),
+            None if summary.interrupted => Err(Error::Interrupted {
+                sent: 0,
+                resend: args.resend,
+            }),
             None => Ok(()),
         };
         return result.and(one.log.finish(Ok(())));
@@ -167,16 +174,23 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
         }
     };
     many.finish(&summary);
-    let result = match summary.exit_code() {
-        0 => Ok(()),
-        code => Err(Error::Incomplete {
-            message: format!(
-                "{} of {} recipients did not get their mail",
-                summary.failed_permanent + summary.failed_temporary,
-                checked.valid
-            ),
-            code,
-        }),
+    let result = if summary.interrupted {
+        Err(Error::Interrupted {
+            sent: summary.sent,
+            resend: args.resend,
+        })
+    } else {
+        match summary.exit_code() {
+            0 => Ok(()),
+            code => Err(Error::Incomplete {
+                message: format!(
+                    "{} of {} recipients did not get their mail",
+                    summary.failed_permanent + summary.failed_temporary,
+                    checked.valid
+                ),
+                code,
+            }),
+        }
     };
     many.log.finish(result)
 }
@@ -687,6 +701,10 @@ impl Many {
 impl Observer for Many {
     fn start(&mut self, interrupted: &[String]) {
         note_interrupted(interrupted);
+    }
+
+    fn interrupted(&mut self) {
+        self.line("securemail: Ctrl-C: finishing the mails in flight, then stopping (Ctrl-C again to quit at once)");
     }
 
     fn report(&mut self, r: Report) {

@@ -103,10 +103,10 @@ fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Err
             .max()
             .unwrap_or(9)
             .max(9);
-        println!(
+        out.human(&format!(
             "{:<width$}  KIND  {:<10}  {:<20}  {:<20}  ATTEMPTS  NEXT ATTEMPT",
             "RECIPIENT", "STATE", "CREATED", "EXPIRES"
-        );
+        ));
         for r in &records {
             let state = effective(r, now);
             let expires = if state == State::Verified && r.kind == crate::CodeKind::Otp {
@@ -119,7 +119,7 @@ fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Err
                 || "-".to_string(),
                 |t| rfc3339(t).replace('T', " ").replace('Z', " UTC"),
             );
-            println!(
+            out.human(&format!(
                 "{:<width$}  {:<4}  {:<10}  {:<20}  {:<20}  {:<8}  {next}",
                 r.recipient,
                 r.kind.as_str(),
@@ -127,7 +127,7 @@ fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Err
                 human_time(r.created),
                 expires,
                 r.attempts
-            );
+            ));
         }
     }
     for r in &records {

@@ -5,11 +5,13 @@
 //! [`Settings`] is what the rest of the program sees:
 //! enums instead of strings, resolved paths, parsed mailboxes and durations.
 //!
+//! - [`discover`]: which file, when `--config` does not say, and where its data goes;
 //! - [`raw`]: the serde structs that mirror the file;
 //! - [`validate`]: raw → [`Settings`], one check per table;
 //! - [`report`]: errors as `file:line:col` with a hint;
 //! - [`settings`]: the checked values the rest of the program uses.
 
+pub mod discover;
 pub mod raw;
 pub mod report;
 pub mod settings;
@@ -17,7 +19,4 @@ pub mod validate;
 
 pub use report::{ConfigError, Position};
 pub use settings::*;
-pub use validate::{load, parse};
-
-/// Where the config lives unless `--config` or `SECUREMAIL_CONFIG` say otherwise.
-pub const DEFAULT_PATH: &str = "config/account.toml";
+pub use validate::{load, parse, parse_with_data_dir};

@@ -142,7 +142,8 @@ pub struct Settings {
     pub store_path: PathBuf,
     /// How long to wait for another process's lock on the store.
     pub store_lock_timeout: Duration,
-    pub templates_dir: PathBuf,
+    /// `[templates] dir`: files here replace the built-in templates one by one.
+    pub templates_dir: Option<PathBuf>,
     pub otp: OtpPolicy,
     pub key: KeyPolicy,
     pub max_attempts: u32,

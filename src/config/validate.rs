@@ -12,7 +12,9 @@ use super::report::{ConfigError, Reporter};
 use super::settings::*;
 use crate::otp::{OtpAlgorithm, OtpParams};
 
-/// Reads, parses and checks the configuration file at `path`.
+/// Reads, parses and checks the configuration file at `path`. A file in the per-user or
+/// system-wide config directory keeps its data in the data directory (see
+/// [`super::discover::data_dir_for`]); any other beside itself.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     use std::io::Read;
     let mut bytes = Vec::new();
@@ -26,8 +28,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
             crate::io_reason(&e)
         ),
         hint: Some(
-            "run securemail from the directory that holds config/account.toml, or pass \
-             --config PATH (or set SECUREMAIL_CONFIG); `securemail init` writes a new one"
+            "check --config / SECUREMAIL_CONFIG, or run `securemail init` to write a new one"
                 .into(),
         ),
     })?;
@@ -55,14 +56,29 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
             Some("save the configuration file as UTF-8".into()),
         )
     })?;
-    parse(path, &source)
+    parse_with_data_dir(
+        path,
+        &source,
+        super::discover::data_dir_for(path).as_deref(),
+    )
 }
 
 /// Parses and checks configuration text; `path` is used for messages and to resolve paths.
+/// Data defaults (store, outbox) go beside the file.
 ///
 /// Long on purpose: one short step per table of the file, in the file's order, each delegating
 /// to its own check; splitting it further would only scatter the list.
 pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
+    parse_with_data_dir(path, source, None)
+}
+
+/// [`parse`], with the store and outbox defaulting to `data_dir` when it is given. Paths written
+/// in the file are still resolved against the file's directory.
+pub fn parse_with_data_dir(
+    path: &Path,
+    source: &str,
+    data_dir: Option<&Path>,
+) -> Result<Settings, ConfigError> {
     let r = Reporter { file: path, source };
     let raw: RawConfig = toml::from_str(source).map_err(|e| r.toml_error(&e))?;
     let base = match path.parent() {
@@ -83,13 +99,13 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
         None => Delivery::Outbox,
         Some(smtp) => Delivery::Smtp(check_smtp(&r, smtp, &resolve)?),
     };
-    let outbox_dir = resolve(&path_value(&r, raw.outbox.dir, "[outbox] dir", "outbox")?);
-    let store_path = resolve(&path_value(
-        &r,
-        raw.store.path,
-        "[store] path",
-        "securemail.db",
-    )?);
+    // Unset, the data paths go to the data directory if there is one, else beside the file.
+    let data_path = |v: Option<Spanned<String>>, key: &str, name: &str| match (v, data_dir) {
+        (None, Some(d)) => Ok(d.join(name)),
+        (v, _) => path_value(&r, v, key, name).map(|p| resolve(&p)),
+    };
+    let outbox_dir = data_path(raw.outbox.dir, "[outbox] dir", "outbox")?;
+    let store_path = data_path(raw.store.path, "[store] path", "securemail.db")?;
     let store_lock_timeout = match raw.store.lock_timeout {
         None => DEFAULT_LOCK_TIMEOUT,
         Some(v) => match humantime::parse_duration(v.get_ref()) {
@@ -106,12 +122,12 @@ pub fn parse(path: &Path, source: &str) -> Result<Settings, ConfigError> {
             }
         },
     };
-    let templates_dir = resolve(&path_value(
-        &r,
-        raw.templates.dir,
-        "[templates] dir",
-        "templates",
-    )?);
+    // Unset: the templates built into the binary.
+    let templates_dir = raw
+        .templates
+        .dir
+        .map(|d| path_value(&r, Some(d), "[templates] dir", "").map(|p| resolve(&p)))
+        .transpose()?;
 
     let otp = check_otp(&r, raw.otp)?;
     let key = check_key(&r, raw.key)?;
@@ -828,6 +844,24 @@ mod tests {
     }
 
     const MIN: &str = "[sender]\nfrom = \"Admin <admin@example.org>\"\n";
+
+    #[test]
+    fn data_defaults_go_to_the_data_dir_written_paths_stay_beside_the_file() {
+        let data = Path::new("/data/securemail");
+        let cfg = Path::new("/home/kim/.config/securemail/account.toml");
+        let s = parse_with_data_dir(cfg, MIN, Some(data)).unwrap();
+        assert_eq!(s.store_path, Path::new("/data/securemail/securemail.db"));
+        assert_eq!(s.outbox_dir, Path::new("/data/securemail/outbox"));
+        assert_eq!(s.templates_dir, None);
+        let src = format!("{MIN}[outbox]\ndir = \"sent\"\n[templates]\ndir = \"tpl\"\n");
+        let s = parse_with_data_dir(cfg, &src, Some(data)).unwrap();
+        assert_eq!(s.outbox_dir, Path::new("/home/kim/.config/securemail/sent"));
+        assert_eq!(s.store_path, Path::new("/data/securemail/securemail.db"));
+        assert_eq!(
+            s.templates_dir.as_deref(),
+            Some(Path::new("/home/kim/.config/securemail/tpl"))
+        );
+    }
 
     #[test]
     fn minimal_config_means_outbox_and_defaults() {

@@ -17,6 +17,12 @@ pub enum MailError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read the templates directory {}: {}", path.display(), crate::io_reason(source))]
+    TemplateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("template {}: {detail}", path.display())]
     TemplateSyntax { path: PathBuf, detail: String },
     #[error("template {} uses the variable `{variable}`, which securemail does not provide", path.display())]
@@ -53,6 +59,7 @@ impl MailError {
     pub fn exit_code(&self) -> u8 {
         match self {
             MailError::TemplateRead { .. }
+            | MailError::TemplateDir { .. }
             | MailError::TemplateSyntax { .. }
             | MailError::UnknownVariable { .. }
             | MailError::Render { .. }
@@ -70,29 +77,38 @@ impl MailError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
-            MailError::TemplateRead { .. } => Some(
-                "check [templates] dir in the config; it needs otp.html, otp.txt, key.html and key.txt"
-                    .into(),
-            ),
+            MailError::TemplateRead { .. } => {
+                Some("make the file readable, or remove it to use the built-in template".into())
+            }
+            MailError::TemplateDir { path, .. } => Some(format!(
+                "remove [templates] dir from the config to use the built-in templates, or run \
+                 `securemail templates export {}` to put them there for editing",
+                path.display()
+            )),
             MailError::TemplateSyntax { .. } | MailError::Render { .. } => {
                 Some("fix the template; the syntax is Jinja2 (minijinja)".into())
             }
             MailError::UnknownVariable { available, .. } => {
                 Some(format!("the variables available here are {available}"))
             }
-            MailError::ControlCharacter { .. } => {
-                Some("header values must be a single line; remove CR, LF and other control characters".into())
-            }
+            MailError::ControlCharacter { .. } => Some(
+                "header values must be a single line; remove CR, LF and other control characters"
+                    .into(),
+            ),
             MailError::TooLong { .. } => Some("shorten it".into()),
-            MailError::BadAddress { .. } => {
-                Some("give an address such as alice@example.org or \"Alice <alice@example.org>\"".into())
+            MailError::BadAddress { .. } => Some(
+                "give an address such as alice@example.org or \"Alice <alice@example.org>\"".into(),
+            ),
+            MailError::Otp(OtpError::Build { .. }) => Some(
+                "authenticator labels cannot contain ':'; use another address or issuer".into(),
+            ),
+            MailError::Qr(QrError::TooLong { .. }) => {
+                Some("use a shorter issuer or address".into())
             }
-            MailError::Otp(OtpError::Build { .. }) => {
-                Some("authenticator labels cannot contain ':'; use another address or issuer".into())
-            }
-            MailError::Qr(QrError::TooLong { .. }) => Some("use a shorter issuer or address".into()),
             MailError::Dkim(e) => e.hint(),
-            MailError::Mime(_) | MailError::Random(_) | MailError::Otp(_) | MailError::Qr(_) => None,
+            MailError::Mime(_) | MailError::Random(_) | MailError::Otp(_) | MailError::Qr(_) => {
+                None
+            }
         }
     }
 }

@@ -75,7 +75,7 @@ pub struct Kit {
 impl Kit {
     /// Loads and checks the templates and the DKIM key.
     pub fn load(settings: &Settings) -> Result<Kit, MailError> {
-        let templates = Templates::load(&settings.templates_dir)?;
+        let templates = Templates::load(settings.templates_dir.as_deref())?;
         let dkim = match &settings.dkim {
             Some(d) => {
                 // Not Content-Type: lettre signs against the message's own headers, and a

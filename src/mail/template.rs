@@ -1,5 +1,9 @@
 //! The four mail templates (`otp.{txt,html}`, `key.{txt,html}`), compiled with minijinja.
 //!
+//! The templates shipped in `templates/` are built into the binary ([`BUILT_IN`]), so an
+//! installed `securemail` needs no files beside it. `[templates] dir` overrides them file by
+//! file: a directory holding only `otp.html` changes that one and keeps the other three.
+//!
 //! Templates are loaded and checked once ([`Templates::load`]): a variable securemail does not
 //! provide is an error naming the template and the variable, before anything is generated or
 //! sent. HTML templates are auto-escaped; text templates are not.
@@ -13,6 +17,14 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use super::error::MailError;
 use crate::CodeKind;
 use crate::secret::Secret;
+
+/// The templates shipped in the repository's `templates/`, as built into the binary.
+pub const BUILT_IN: [(&str, &str); 4] = [
+    ("otp.txt", include_str!("../../templates/otp.txt")),
+    ("otp.html", include_str!("../../templates/otp.html")),
+    ("key.txt", include_str!("../../templates/key.txt")),
+    ("key.html", include_str!("../../templates/key.html")),
+];
 
 /// Variables every template gets.
 const COMMON_VARS: &[&str] = &[
@@ -43,65 +55,107 @@ fn vars_for(kind: CodeKind) -> Vec<&'static str> {
     COMMON_VARS.iter().chain(extra).copied().collect()
 }
 
+fn built_in(name: &str) -> &'static str {
+    BUILT_IN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, body)| body)
+}
+
+/// One template's text and where it came from: a file of the override directory, or `None`
+/// for the built-in one.
+struct Source {
+    text: String,
+    file: Option<PathBuf>,
+}
+
+impl Source {
+    /// `name` from `dir` if it is there, else the built-in one. A directory that cannot be
+    /// read at all is an error: the config names it, so it is meant to be used.
+    fn read(dir: Option<&Path>, name: &'static str) -> Result<Source, MailError> {
+        let Some(dir) = dir else {
+            return Ok(Source::built_in(name));
+        };
+        if let Err(e) = std::fs::read_dir(dir) {
+            return Err(MailError::TemplateDir {
+                path: dir.to_path_buf(),
+                source: e,
+            });
+        }
+        let path = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Source {
+                text,
+                file: Some(path),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Source::built_in(name)),
+            Err(e) => Err(MailError::TemplateRead { path, source: e }),
+        }
+    }
+
+    fn built_in(name: &'static str) -> Source {
+        Source {
+            text: built_in(name).to_string(),
+            file: None,
+        }
+    }
+}
+
+/// How a template is named in messages: its file, or `built-in otp.html`.
+fn label(file: Option<&Path>, name: &str) -> PathBuf {
+    file.map_or_else(
+        || PathBuf::from(format!("built-in {name}")),
+        Path::to_path_buf,
+    )
+}
+
+/// The text of the four templates as `load` would use them (overrides, else built in);
+/// unreadable files are left out. `reply` recognises quoted mails by them.
+pub fn texts(dir: Option<&Path>) -> Vec<String> {
+    BUILT_IN
+        .iter()
+        .filter_map(|(name, _)| Source::read(dir, name).ok().map(|s| s.text))
+        .collect()
+}
+
 /// The four templates, compiled and checked.
 pub struct Templates {
     env: Environment<'static>,
-    dir: PathBuf,
+    /// Per template name, the file it came from (`None`: built in).
+    files: BTreeMap<&'static str, Option<PathBuf>>,
 }
 
 impl fmt::Debug for Templates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Templates").field("dir", &self.dir).finish()
+        f.debug_struct("Templates")
+            .field("files", &self.files)
+            .finish()
     }
 }
 
 impl Templates {
-    /// Reads and compiles `otp.{txt,html}` and `key.{txt,html}` from `dir`.
-    pub fn load(dir: &Path) -> Result<Templates, MailError> {
+    /// Compiles and checks the four templates: each from `dir` when it holds that file, else
+    /// the built-in one.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, MailError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Auto-escape by file extension: .html escaped, .txt verbatim.
         env.set_auto_escape_callback(minijinja::default_auto_escape_callback);
+        let mut files = BTreeMap::new();
         for kind in [CodeKind::Otp, CodeKind::Key] {
-            let available = vars_for(kind);
             for name in template_names(kind) {
-                let path = dir.join(name);
-                let source =
-                    std::fs::read_to_string(&path).map_err(|e| MailError::TemplateRead {
-                        path: path.clone(),
-                        source: e,
-                    })?;
-                env.add_template_owned(name, source)
-                    .map_err(|e| MailError::TemplateSyntax {
-                        path: path.clone(),
-                        detail: describe(&e),
-                    })?;
-                let tmpl = env
-                    .get_template(name)
-                    .map_err(|e| MailError::TemplateSyntax {
-                        path: path.clone(),
-                        detail: describe(&e),
-                    })?;
-                let globals: Vec<String> = env.globals().map(|(n, _)| n.to_string()).collect();
-                let mut unknown: Vec<String> = tmpl
-                    .undeclared_variables(false)
-                    .into_iter()
-                    .filter(|v| !available.contains(&v.as_str()) && !globals.contains(v))
-                    .collect();
-                unknown.sort();
-                if let Some(variable) = unknown.into_iter().next() {
-                    return Err(MailError::UnknownVariable {
-                        path,
-                        variable,
-                        available: available.join(", "),
-                    });
-                }
+                let source = Source::read(dir, name)?;
+                let path = label(source.file.as_deref(), name);
+                add_checked(&mut env, kind, name, source.text, &path)?;
+                files.insert(name, source.file);
             }
         }
-        Ok(Templates {
-            env,
-            dir: dir.to_path_buf(),
-        })
+        Ok(Templates { env, files })
+    }
+
+    /// Where template `name` came from, for messages.
+    fn path(&self, name: &str) -> PathBuf {
+        label(self.files.get(name).and_then(Option::as_deref), name)
     }
 
     /// Renders the text and HTML bodies for `kind`.
@@ -109,7 +163,7 @@ impl Templates {
         let ctx = vars.to_value(kind);
         let [txt, html] = template_names(kind);
         let render = |name: &str| -> Result<Secret<String>, MailError> {
-            let path = self.dir.join(name);
+            let path = self.path(name);
             let tmpl = self.env.get_template(name).map_err(|e| MailError::Render {
                 path: path.clone(),
                 detail: describe(&e),
@@ -125,6 +179,38 @@ impl Templates {
             text: render(txt)?,
             html: render(html)?,
         })
+    }
+}
+
+/// Compiles `source` as template `name` and refuses variables securemail does not provide.
+fn add_checked(
+    env: &mut Environment<'static>,
+    kind: CodeKind,
+    name: &'static str,
+    source: String,
+    path: &Path,
+) -> Result<(), MailError> {
+    let syntax = |e: minijinja::Error| MailError::TemplateSyntax {
+        path: path.to_path_buf(),
+        detail: describe(&e),
+    };
+    env.add_template_owned(name, source).map_err(syntax)?;
+    let tmpl = env.get_template(name).map_err(syntax)?;
+    let available = vars_for(kind);
+    let globals: Vec<String> = env.globals().map(|(n, _)| n.to_string()).collect();
+    let mut unknown: Vec<String> = tmpl
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| !available.contains(&v.as_str()) && !globals.contains(v))
+        .collect();
+    unknown.sort();
+    match unknown.into_iter().next() {
+        Some(variable) => Err(MailError::UnknownVariable {
+            path: path.to_path_buf(),
+            variable,
+            available: available.join(", "),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -234,7 +320,7 @@ mod tests {
     fn html_is_escaped_text_is_not() {
         let (_t, d) = tmp();
         write_templates(&d, "<p>{{ name }}</p>");
-        let t = Templates::load(&d).unwrap();
+        let t = Templates::load(Some(&d)).unwrap();
         let b = t.render(CodeKind::Otp, &vars("<b>&")).unwrap();
         assert_eq!(b.html.expose(), "<p>&lt;b&gt;&amp;</p>");
         assert_eq!(b.text.expose(), "Hi <b>&: ABCD EFGH 6");
@@ -244,7 +330,7 @@ mod tests {
     fn unknown_variable_names_template_and_variable() {
         let (_t, d) = tmp();
         write_templates(&d, "<p>{{ nmae }}</p>");
-        let e = Templates::load(&d).unwrap_err();
+        let e = Templates::load(Some(&d)).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -256,11 +342,44 @@ mod tests {
     }
 
     #[test]
+    fn built_in_templates_load_and_carry_the_code() {
+        let t = Templates::load(None).unwrap();
+        for kind in [CodeKind::Otp, CodeKind::Key] {
+            let b = t.render(kind, &vars("Kim")).unwrap();
+            assert!(b.text.expose().contains("ABCD EFGH"), "{kind:?}");
+            assert!(b.html.expose().contains("cid:qr.1@example.org"), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_partial_override_replaces_only_its_file() {
+        let (_t, d) = tmp();
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("otp.html"), "<p>mine {{ secret }}</p>").unwrap();
+        let t = Templates::load(Some(&d)).unwrap();
+        let b = t.render(CodeKind::Otp, &vars("Kim")).unwrap();
+        assert_eq!(b.html.expose(), "<p>mine ABCD EFGH</p>");
+        let builtin = Templates::load(None).unwrap();
+        let expected = builtin.render(CodeKind::Otp, &vars("Kim")).unwrap();
+        assert_eq!(b.text.expose(), expected.text.expose());
+        // An unknown variable in an override names the file.
+        std::fs::write(d.join("key.txt"), "{{ nope }}").unwrap();
+        let e = Templates::load(Some(&d)).unwrap_err();
+        assert!(
+            e.to_string().contains("key.txt uses the variable `nope`"),
+            "{e}"
+        );
+        // A missing directory is an error, not a silent fallback.
+        let e = Templates::load(Some(&d.join("absent"))).unwrap_err();
+        assert!(matches!(e, MailError::TemplateDir { .. }), "{e}");
+    }
+
+    #[test]
     fn key_templates_cannot_use_otp_variables() {
         let (_t, d) = tmp();
         write_templates(&d, "<p>ok</p>");
         std::fs::write(d.join("key.txt"), "{{ secret }}").unwrap();
-        let e = Templates::load(&d).unwrap_err();
+        let e = Templates::load(Some(&d)).unwrap_err();
         assert!(
             matches!(e, MailError::UnknownVariable { ref variable, .. } if variable == "secret")
         );
