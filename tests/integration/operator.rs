@@ -238,6 +238,48 @@ fn status_and_revoke_round_trip() {
     ));
 }
 
+/// Times for people are to the second in the machine's zone (TZ here), or UTC with --utc; the
+/// column of wrong codes says what it counts; --json keeps RFC 3339 UTC.
+#[test]
+fn status_shows_local_times_to_the_second_and_wrong_codes_in_a_row() {
+    let mut env = Env::new("");
+    env.env.push(("TZ".into(), "Europe/Paris".into()));
+    env.run(&["send", "--key", "--to", "ida@example.org"])
+        .expect(0);
+    let wrong = support::well_formed_key("AAAA-BBBB-CCCC");
+    env.run(&["reply", "--to", "ida@example.org", "--code", &wrong])
+        .expect(1);
+    // 2026-11-25 18:44:12 UTC and 2100-01-01 00:00:00 UTC, written into the real store.
+    let db = rusqlite::Connection::open(env.path("securemail.db")).unwrap();
+    db.execute(
+        "UPDATE codes SET created = 1795632252, expires = 4102444800",
+        [],
+    )
+    .unwrap();
+    drop(db);
+
+    let table = |args: &[&str]| {
+        let r = env.run(args);
+        r.expect(0);
+        r.stdout().lines().skip(1).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(
+        table(&["status"]),
+        "RECIPIENT        KIND  STATE       CREATED                     EXPIRES                     WRONG IN A ROW  NEXT ATTEMPT\n\
+         ida@example.org  key   pending     2026-11-25 19:44:12 +01:00  2100-01-01 01:00:00 +01:00  1               -"
+    );
+    assert_eq!(
+        table(&["status", "--utc"]),
+        "RECIPIENT        KIND  STATE       CREATED                  EXPIRES                  WRONG IN A ROW  NEXT ATTEMPT\n\
+         ida@example.org  key   pending     2026-11-25 18:44:12 UTC  2100-01-01 00:00:00 UTC  1               -"
+    );
+    let r = env.run(&["--json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(r.stdout().lines().last().unwrap()).unwrap();
+    assert_eq!(v["created"], "2026-11-25T18:44:12Z");
+    assert_eq!(v["expires"], "2100-01-01T00:00:00Z");
+    assert_eq!(v["attempts"], 1);
+}
+
 #[test]
 fn init_writes_a_config_that_check_loads() {
     let ca = Ca::new("securemail test CA");
