@@ -180,7 +180,7 @@ fn check_refuses_an_untrusted_server_like_send() {
     let r = env.run(&["check"]);
     r.expect(77);
     assert!(r.stderr().starts_with(
-        "securemail: error: the certificate of localhost is not signed by a trusted CA"
+        "securemail: error: the certificate of localhost (CN=localhost, issued by CN=other) is not signed by a trusted CA\nhint: if CN=other is"
     ));
     assert!(srv.log().commands.is_empty());
 }
