@@ -35,15 +35,10 @@ use crate::exit;
 #[derive(Debug, Parser)]
 #[command(name = "securemail", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// Configuration file.
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        env = "SECUREMAIL_CONFIG",
-        default_value = config::DEFAULT_PATH
-    )]
-    pub config: PathBuf,
+    /// Configuration file [default: config/account.toml; for init:
+    /// $XDG_CONFIG_HOME/securemail/account.toml].
+    #[arg(long, global = true, value_name = "PATH", env = "SECUREMAIL_CONFIG")]
+    pub config: Option<PathBuf>,
 
     /// Show what happens, including the SMTP dialogue (secrets redacted).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -99,13 +94,16 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
 pub fn run(cli: Cli, out: Printer) -> Result<(), Error> {
     // Commands that do not need a configuration file.
     let command = match cli.command {
-        Command::Init(args) => return args.execute(&cli.config, out),
+        Command::Init(args) => return args.execute(cli.config.as_deref(), out),
         Command::Completions(args) => return args.execute(),
         Command::Man => return man::execute(),
         other => other,
     };
-    let settings = config::load(&cli.config)?;
-    out.verbose(&format!("configuration {}", cli.config.display()));
+    let path = cli
+        .config
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    let settings = config::load(&path)?;
+    out.verbose(&format!("configuration {}", path.display()));
     match command {
         Command::Send(args) => args.execute(&settings, out),
         Command::Reply(args) => args.execute(&settings, out),

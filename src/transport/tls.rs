@@ -32,22 +32,7 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, Transp
     roots.add_parsable_certificates(system_roots());
 
     if let Some(path) = ca_file {
-        let bad = |reason: String| TransportError::CaFile {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| bad(crate::io_reason(&e)))?;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| bad(format!("not a PEM certificate file ({e})")))?;
-        if certs.is_empty() {
-            return Err(bad("it holds no PEM certificate".into()));
-        }
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| bad(format!("a certificate in it is not usable ({e})")))?;
-        }
+        add_ca_file(&mut roots, path)?;
     }
     if roots.is_empty() {
         return Err(TransportError::NoTrustAnchors);
@@ -65,6 +50,28 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, Transp
         .with_custom_certificate_verifier(Arc::new(Naming(webpki)))
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Adds the certificates of the PEM file `path` to `roots`; [`TransportError::CaFile`] says
+/// why it cannot (also for `init`, which checks a CA file before writing it into a config).
+pub fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), TransportError> {
+    let bad = |reason: String| TransportError::CaFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(crate::io_reason(&e)))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(format!("not a PEM certificate file ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("it holds no PEM certificate".into()));
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("a certificate in it is not usable ({e})")))?;
+    }
+    Ok(())
 }
 
 /// rustls's WebPkiServerVerifier, unchanged in every decision; a certificate it refuses comes
