@@ -637,6 +637,8 @@ fn init_presets_write_the_provider() {
         let cfg = format!("{preset}.toml");
         let out = std::process::Command::new(support::BIN)
             .current_dir(dir.path())
+            // No password: init does not try to reach the provider.
+            .env_remove("SECUREMAIL_PASSWORD")
             .args([
                 "--config",
                 &cfg,
@@ -658,6 +660,15 @@ fn init_presets_write_the_provider() {
         assert!(text.contains(&format!("\n[smtp]\n# The submission server's name, as on its TLS certificate.\nhost = \"{host}\"\n")), "{text}");
         assert!(text.contains(&format!("\nport = {port}\n")), "{text}");
         assert!(text.contains("\nusername = \"me@example.org\"\n"), "{text}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains(&format!(
+                "not checked yet: export SECUREMAIL_PASSWORD=... (the SMTP password), then run \
+                 securemail --config {cfg} check; then: securemail --config {cfg} send --otp --to \
+                 you@example.org\n"
+            )),
+            "{said}"
+        );
     }
 }
 
