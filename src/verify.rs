@@ -145,8 +145,24 @@ impl Refusal {
             Refusal::NoCode { .. } => {
                 Some("send one first: securemail send --otp|--key --to ADDR".into())
             }
-            Refusal::Wrong { .. } | Refusal::Replayed { .. } => Some(
-                "check the code; a TOTP code changes every period, so use the current one".into(),
+            Refusal::Wrong {
+                kind: CodeKind::Otp,
+                ..
+            } => Some(
+                "check the code; a TOTP code changes every period, so use the one the app shows now"
+                    .into(),
+            ),
+            Refusal::Wrong {
+                kind: CodeKind::Key,
+                ..
+            } => Some(
+                "check the key against the mail (case, spaces and dashes do not matter); \
+                 a key stays the same until it expires"
+                    .into(),
+            ),
+            // Only a TOTP step can be replayed: a used key is `Used`.
+            Refusal::Replayed { .. } => Some(
+                "each TOTP code is accepted once; wait for the app to show the next one".into(),
             ),
             Refusal::Throttled { .. } => Some(
                 "each wrong code in a row doubles the wait (1 s up to 1 h); a right code resets it. \
@@ -158,10 +174,12 @@ impl Refusal {
                  someone may be guessing: see securemail status --to ADDR"
                     .into(),
             ),
+            Refusal::Used { .. } => {
+                Some("a key works once; send a new one with securemail send --key --to ADDR".into())
+            }
             Refusal::NowLocked { .. }
             | Refusal::Locked { .. }
             | Refusal::Expired { .. }
-            | Refusal::Used { .. }
             | Refusal::Revoked { .. } => Some("send a new code with securemail send".into()),
             Refusal::AnswersOlderMail { .. } => {
                 Some("ask them to answer the newest mail, which carries the current code".into())
@@ -413,5 +431,109 @@ fn decide(
                 None => fail(rec, false, now, rules),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every refusal, for each kind of code where the refusal can concern either.
+    fn all(kind: CodeKind) -> Vec<Refusal> {
+        let recipient = || "ann@example.org".to_string();
+        let mut v = vec![
+            Refusal::NoCode {
+                recipient: recipient(),
+            },
+            Refusal::Wrong {
+                recipient: recipient(),
+                next: Next::Left(2),
+                kind,
+            },
+            Refusal::NowLocked {
+                recipient: recipient(),
+                max: 5,
+            },
+            Refusal::Expired {
+                recipient: recipient(),
+            },
+            Refusal::Locked {
+                recipient: recipient(),
+            },
+            Refusal::Revoked {
+                recipient: recipient(),
+            },
+            Refusal::AnswersOlderMail {
+                recipient: recipient(),
+            },
+            Refusal::OverBudget {
+                recipient: recipient(),
+                max: 10,
+                until: 0,
+            },
+        ];
+        // Refusals that only one kind can meet.
+        match kind {
+            CodeKind::Key => v.extend([
+                Refusal::Used {
+                    recipient: recipient(),
+                },
+                Refusal::Mistyped {
+                    recipient: recipient(),
+                },
+            ]),
+            CodeKind::Otp => v.extend([
+                Refusal::Replayed {
+                    recipient: recipient(),
+                    next: Next::Left(2),
+                },
+                Refusal::Throttled {
+                    recipient: recipient(),
+                    until: 0,
+                },
+            ]),
+        }
+        v
+    }
+
+    #[test]
+    fn a_key_is_never_told_about_totp() {
+        for r in all(CodeKind::Key) {
+            let hint = r.hint().unwrap_or_default();
+            for word in ["TOTP", "period", "app", "--otp "] {
+                assert!(!hint.contains(word), "{r:?}: {hint}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_totp_code_is_never_told_about_keys() {
+        for r in all(CodeKind::Otp) {
+            let hint = r.hint().unwrap_or_default();
+            for word in ["the key", "a key", "check symbol", "dashes"] {
+                assert!(!hint.contains(word), "{r:?}: {hint}");
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_codes_get_the_hint_of_their_kind() {
+        let wrong = |kind| Refusal::Wrong {
+            recipient: "ann@example.org".into(),
+            next: Next::Left(1),
+            kind,
+        };
+        assert!(
+            wrong(CodeKind::Otp)
+                .hint()
+                .unwrap()
+                .contains("TOTP code changes every period")
+        );
+        assert!(
+            wrong(CodeKind::Key)
+                .hint()
+                .unwrap()
+                .starts_with("check the key against the mail")
+        );
     }
 }

@@ -1,4 +1,12 @@
-//! `securemail init`: write a commented configuration (and the default templates if missing).
+//! `securemail init`: write a commented configuration (and the default templates if missing),
+//! then check it against the server.
+//!
+//! On a terminal every field is asked for with its default shown (an empty answer takes it), and
+//! a wrong answer is asked again with the reason; a flag answers its question instead, so that
+//! `init` runs unattended with flags alone. Without `--config` the file goes to the per-user
+//! config file (`~/.config/securemail/account.toml`), with its data files left to their defaults
+//! in the data directory and the templates built in. Once written, `init` runs the same code as `securemail check` when there
+//! is a server and a password to log in with, and prints the next command.
 //!
 //! The text comes from [`TEMPLATE`], a TOML document in which every key is live and documented
 //! by the comment above it. [`template`] parses it with `toml_edit`, which keeps comments and
@@ -25,16 +33,18 @@ use std::path::{Path, PathBuf};
 use toml_edit::{Decor, DocumentMut, Item, Key, value};
 
 use super::Printer;
-use crate::config::{self, Security};
+use crate::config::{self, PasswordSource, Security};
 use crate::error::Error;
 use crate::mail::Recipient;
+use crate::transport::tls;
+use lettre::message::Mailbox;
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Start from a provider's settings (asked for on a terminal).
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
-    /// SMTP server host name.
+    /// SMTP server host name (your own server).
     #[arg(long)]
     pub host: Option<String>,
     /// SMTP server port (465: TLS, 587: STARTTLS).
@@ -46,16 +56,22 @@ pub struct InitArgs {
     /// The sender mailbox, e.g. "Example Admin <admin@example.org>".
     #[arg(long)]
     pub from: Option<String>,
-    /// SMTP login (default: the sender address when a server is set).
+    /// SMTP login (default: the sender address).
     #[arg(long)]
     pub username: Option<String>,
-    /// Environment variable that will hold the SMTP password.
-    #[arg(long, default_value = "SECUREMAIL_PASSWORD")]
-    pub password_env: String,
-    /// Extra CA certificate (PEM) to trust.
+    /// Environment variable that will hold the SMTP password [default: SECUREMAIL_PASSWORD].
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["password_command", "password_prompt"])]
+    pub password_env: Option<String>,
+    /// Command whose first output line is the SMTP password (e.g. "pass show mail/gmail").
+    #[arg(long, value_name = "CMD", conflicts_with = "password_prompt")]
+    pub password_command: Option<String>,
+    /// Ask for the SMTP password on the terminal each time.
+    #[arg(long)]
+    pub password_prompt: bool,
+    /// Extra CA certificate (PEM) to trust, relative to the config file's directory.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Issuer name shown in authenticator apps.
+    /// Issuer name shown in authenticator apps [default: the sender's display name].
     #[arg(long)]
     pub issuer: Option<String>,
     /// Replace an existing configuration file.
@@ -72,16 +88,20 @@ pub enum Preset {
     GmailStarttls,
     /// smtp.office365.com:587, STARTTLS.
     Outlook,
+    /// Your own server (--host).
+    Other,
     /// No SMTP server: mail goes to the local outbox.
     None,
 }
 
 impl Preset {
+    /// The preset's host and port (an empty host for `Other`: it must be given).
     fn server(self) -> Option<(&'static str, u16)> {
         match self {
             Preset::Gmail => Some(("smtp.gmail.com", 465)),
             Preset::GmailStarttls => Some(("smtp.gmail.com", 587)),
             Preset::Outlook => Some(("smtp.office365.com", 587)),
+            Preset::Other => Some(("", 465)),
             Preset::None => None,
         }
     }
@@ -93,8 +113,19 @@ pub struct Answers {
     pub from: String,
     pub issuer: String,
     pub smtp: Option<SmtpAnswers>,
-    /// Prefix for outbox/store/templates paths, relative to the config file's directory.
-    pub base: String,
+    /// Where the data files (store, outbox, logs) and templates go.
+    pub layout: Layout,
+}
+
+/// Where a new configuration keeps its data files and templates.
+#[derive(Debug, Clone)]
+pub enum Layout {
+    /// Written into the file, this prefix before each path relative to the config's directory
+    /// (`"../"` in a clone, where `config/` sits beside `templates/`); templates are written.
+    Relative(String),
+    /// Left unset (commented, showing where they go): the data files default to this directory
+    /// (`$XDG_DATA_HOME/securemail`, see [`config::discover`]) and the built-in templates serve.
+    DataDir(PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -104,7 +135,7 @@ pub struct SmtpAnswers {
     /// Written only when the port does not imply it.
     pub security: Option<Security>,
     pub username: String,
-    pub password_env: String,
+    pub password: PasswordSource,
     pub ca_file: Option<String>,
 }
 
@@ -193,7 +224,9 @@ codes_per_day = 5
 wrong_attempts_per_day = 10
 
 [templates]
-# Directory with otp.html, otp.txt, key.html and key.txt (minijinja / Jinja2 syntax).
+# Directory with otp.html, otp.txt, key.html and key.txt (minijinja / Jinja2 syntax). Unset:
+# the templates built into securemail; a file missing here falls back to its built-in one
+# (securemail templates export DIR writes them for editing).
 dir = "templates"
 
 # DKIM-sign every mail (publish the TXT record that `securemail check` prints).
@@ -226,9 +259,8 @@ authserv_id = "mx.google.com"
 "##;
 
 /// Keys `init` never sets: written commented, showing their default.
-const ALWAYS_COMMENTED: [(&str, &str); 12] = [
+const ALWAYS_COMMENTED: [(&str, &str); 11] = [
     ("sender", "reply_to"),
-    ("smtp", "password_command"),
     ("smtp", "hello_name"),
     ("smtp", "connections"),
     ("smtp", "max_per_minute"),
@@ -241,7 +273,8 @@ const ALWAYS_COMMENTED: [(&str, &str); 12] = [
     ("audit", "enabled"),
 ];
 
-/// Paths in the template, relative to the config file; `init` puts [`Answers::base`] before them.
+/// Paths in the template, relative to the config file; `init` puts [`Layout::Relative`]'s prefix
+/// before them, or comments them out showing the data directory's path.
 const PATHS: [(&str, &str); 5] = [
     ("outbox", "dir"),
     ("store", "path"),
@@ -260,11 +293,18 @@ pub fn template(a: &Answers) -> String {
     let mut doc: DocumentMut = TEMPLATE.parse().expect("the init template is valid TOML");
     doc["sender"]["from"] = value(a.from.as_str());
     doc["otp"]["issuer"] = value(a.issuer.as_str());
-    for (table, key) in PATHS {
-        let relative = doc[table][key].as_str().unwrap_or_default();
-        doc[table][key] = value(format!("{}{relative}", a.base));
-    }
     let mut off: Vec<(&str, &str)> = ALWAYS_COMMENTED.to_vec();
+    for (table, key) in PATHS {
+        let relative = doc[table][key].as_str().unwrap_or_default().to_string();
+        match &a.layout {
+            Layout::Relative(base) => doc[table][key] = value(format!("{base}{relative}")),
+            Layout::DataDir(_) if table == "templates" => off.push((table, key)),
+            Layout::DataDir(dir) => {
+                doc[table][key] = value(dir.join(relative).display().to_string());
+                off.push((table, key));
+            }
+        }
+    }
     // Without a server the template's Gmail values stay, as an example.
     let port = match &a.smtp {
         Some(s) => {
@@ -272,7 +312,11 @@ pub fn template(a: &Answers) -> String {
             smtp["host"] = value(s.host.as_str());
             smtp["port"] = value(i64::from(s.port));
             smtp["username"] = value(s.username.as_str());
-            smtp["password_env"] = value(s.password_env.as_str());
+            match &s.password {
+                PasswordSource::Env(var) => smtp["password_env"] = value(var.as_str()),
+                PasswordSource::Command(cmd) => smtp["password_command"] = value(cmd.as_str()),
+                PasswordSource::Prompt => {}
+            }
             if let Some(ca) = &s.ca_file {
                 smtp["ca_file"] = value(ca.as_str());
             }
@@ -286,6 +330,14 @@ pub fn template(a: &Answers) -> String {
             let implied = if port == 587 { "starttls" } else { "tls" };
             doc["smtp"]["security"] = value(implied);
             off.push(("smtp", "security"));
+        }
+    }
+    // One password source (or none: asked on the terminal); without a server, the env example.
+    match a.smtp.as_ref().map(|s| &s.password) {
+        Some(PasswordSource::Env(_)) | None => off.push(("smtp", "password_command")),
+        Some(PasswordSource::Command(_)) => off.push(("smtp", "password_env")),
+        Some(PasswordSource::Prompt) => {
+            off.extend([("smtp", "password_env"), ("smtp", "password_command")]);
         }
     }
     if a.smtp.as_ref().is_none_or(|s| s.ca_file.is_none()) {
@@ -378,7 +430,55 @@ const TEMPLATES: [(&str, &str); 4] = [
     ("key.txt", include_str!("../../templates/key.txt")),
 ];
 
-fn ask(question: &str, default: &str) -> Result<String, Error> {
+impl InitArgs {
+    /// Writes the configuration to `path` (`--config`, `$SECUREMAIL_CONFIG` or the per-user
+    /// file: see [`config::discover::Environment::init_path`]).
+    pub fn execute(self, path: &Path, out: Printer) -> Result<(), Error> {
+        run(path, out, self)
+    }
+}
+
+/// Gets each answer: from its flag, else asked on a terminal until it is right, else the default.
+struct Asker {
+    tty: bool,
+}
+
+impl Asker {
+    /// The checked answer for `flag` (its name and value): the flag's value (a wrong one is a
+    /// usage error), else on a terminal the answer to `question` (an empty line takes
+    /// `default`; a wrong answer is asked again with the reason), else `default`.
+    fn get<T>(
+        &self,
+        flag: (&str, Option<&str>),
+        question: &str,
+        default: &str,
+        check: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, Error> {
+        let (name, given) = flag;
+        let wrong = |reason: String| Error::Usage {
+            message: format!("{name}: {reason}"),
+            hint: Some(format!(
+                "pass a right {name}, or run securemail init on a terminal to be asked"
+            )),
+        };
+        if let Some(v) = given {
+            return check(v).map_err(wrong);
+        }
+        if !self.tty {
+            return check(default).map_err(wrong);
+        }
+        loop {
+            let line = read_answer(question, default)?;
+            match check(&line) {
+                Ok(v) => return Ok(v),
+                Err(reason) => eprintln!("  {reason}; try again"),
+            }
+        }
+    }
+}
+
+/// One answer from the terminal: `question [default]: `; an empty line is `default`.
+fn read_answer(question: &str, default: &str) -> Result<String, Error> {
     if default.is_empty() {
         eprint!("{question}: ");
     } else {
@@ -386,22 +486,19 @@ fn ask(question: &str, default: &str) -> Result<String, Error> {
     }
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin()
+    let n = std::io::stdin()
         .lock()
         .read_line(&mut line)
         .map_err(Error::Prompt)?;
-    let line = line.trim();
-    Ok(if line.is_empty() {
-        default.to_string()
-    } else {
-        line.to_string()
-    })
-}
-
-impl InitArgs {
-    pub fn execute(self, path: &Path, out: Printer) -> Result<(), Error> {
-        run(path, out, self)
+    if n == 0 {
+        eprintln!();
+        return Err(Error::Usage {
+            message: format!("no answer to \"{question}\" (end of input); nothing was written"),
+            hint: Some("run securemail init again, or pass every answer as a flag".into()),
+        });
     }
+    let line = line.trim();
+    Ok(if line.is_empty() { default } else { line }.to_string())
 }
 
 fn exists(path: &Path) -> Error {
@@ -435,102 +532,324 @@ pub(super) fn run(path: &Path, out: Printer, args: InitArgs) -> Result<(), Error
     if path.exists() && !args.force {
         return Err(exists(path));
     }
-    let tty = std::io::stdin().is_terminal();
-    let preset = match args.preset {
-        Some(p) => p,
-        None if args.host.is_some() => Preset::None,
-        None if tty => {
-            let p = ask(
-                "Provider: gmail, gmail-starttls, outlook, or none (outbox only)",
-                "none",
-            )?;
-            <Preset as clap::ValueEnum>::from_str(&p, true).map_err(|_| Error::Usage {
-                message: format!("unknown provider {p:?}"),
-                hint: Some("answer gmail, gmail-starttls, outlook or none".into()),
-            })?
-        }
-        None => Preset::None,
-    };
-    let (mut host, mut port) = match (args.host.clone(), preset.server()) {
-        (Some(h), _) => (Some(h), args.port.unwrap_or(465)),
-        (None, Some((h, p))) => (Some(h.to_string()), args.port.unwrap_or(p)),
-        (None, None) => (None, args.port.unwrap_or(465)),
-    };
-    if tty && host.is_some() && args.host.is_none() {
-        host = Some(ask("SMTP host", host.as_deref().unwrap_or_default())?);
-        port = ask("SMTP port", &port.to_string())?
-            .parse()
-            .map_err(|_| Error::Usage {
-                message: "the port must be a number".into(),
-                hint: None,
-            })?;
-    }
-    let from = match args.from.clone() {
-        Some(f) => f,
-        None if tty => ask("Send as (e.g. Example Admin <admin@example.org>)", "")?,
-        None => "Example Admin <admin@example.org>".to_string(),
-    };
-    let sender = Recipient::parse(&from, None).map_err(|e| Error::Usage {
-        message: format!("--from: {e}"),
-        hint: Some("give a mailbox such as \"Example Admin <admin@example.org>\"".into()),
-    })?;
-    let security = match args
-        .security
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None => None,
-        Some("tls") => Some(Security::Tls),
-        Some("starttls") => Some(Security::StartTls),
-        Some(other) => {
-            return Err(Error::Usage {
-                message: format!("--security {other:?} is not tls or starttls"),
-                hint: None,
-            });
-        }
-    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    // The repository layout (config/ beside templates/) keeps its paths; anywhere else the
-    // config directory holds everything.
-    let base =
-        if dir.file_name().is_some_and(|n| n == "config") && dir.join("../templates").is_dir() {
-            "../".to_string()
-        } else {
-            String::new()
-        };
-    let answers = Answers {
-        from: from.trim().to_string(),
-        issuer: args.issuer.clone().unwrap_or_else(|| "securemail".into()),
-        smtp: host.map(|host| SmtpAnswers {
-            security: security.or(match port {
-                465 | 587 => None,
-                _ => Some(Security::Tls),
-            }),
-            host,
-            port,
-            username: args
-                .username
-                .clone()
-                .unwrap_or_else(|| sender.address.clone()),
-            password_env: args.password_env.clone(),
-            ca_file: args.ca_file.as_ref().map(|p| p.display().to_string()),
-        }),
-        base: base.clone(),
+    // In the per-user or system config directory the data goes to the data directory and the
+    // templates are the built-in ones; the repository layout (config/ beside templates/) keeps
+    // its paths; anywhere else the config directory holds everything.
+    let data_dir = config::discover::data_dir_for(path);
+    let layout = match data_dir.clone() {
+        Some(d) => Layout::DataDir(d),
+        None if dir.file_name().is_some_and(|n| n == "config")
+            && dir.join("../templates").is_dir() =>
+        {
+            Layout::Relative("../".to_string())
+        }
+        None => Layout::Relative(String::new()),
     };
+    let asker = Asker {
+        tty: std::io::stdin().is_terminal(),
+    };
+    let answers = ask_all(&asker, &args, &dir, layout)?;
     let text = template(&answers);
     // What init writes must load: check it before touching the disk.
-    config::parse(path, &text)?;
+    config::parse_with_data_dir(path, &text, data_dir.as_deref())?;
+    write_config(path, &dir, &text, &answers.layout, args.force, out)?;
+    check_and_next(path, &answers, asker.tty, out)
+}
 
+/// Every answer, in the order a person thinks of them: who sends, through which server, how to
+/// log in, and the name the authenticator app shows.
+fn ask_all(asker: &Asker, args: &InitArgs, dir: &Path, layout: Layout) -> Result<Answers, Error> {
+    let example = "Example Admin <admin@example.org>";
+    let (from, sender) = asker.get(
+        ("--from", args.from.as_deref()),
+        "Send as (name and address, e.g. Example Admin <admin@example.org>)",
+        if asker.tty { "" } else { example },
+        check_from,
+    )?;
+    let preset = match (args.preset, &args.host) {
+        (Some(p), _) => p,
+        (None, Some(_)) => Preset::Other,
+        (None, None) => asker.get(
+            ("--preset", None),
+            "Provider: gmail, gmail-starttls, outlook, other (your own server) or none (no \
+             server: mails are written to the outbox)",
+            "none",
+            |s| {
+                <Preset as clap::ValueEnum>::from_str(s, true).map_err(|_| {
+                    format!(
+                        "{s:?} is not a provider: answer gmail, gmail-starttls, outlook, other or none"
+                    )
+                })
+            },
+        )?,
+    };
+    let smtp = match preset.server() {
+        None => None,
+        Some(server) => Some(ask_smtp(asker, args, dir, server, &sender)?),
+    };
+    let display = sender
+        .name
+        .as_deref()
+        .map(|n| n.replace(':', " "))
+        .unwrap_or_default();
+    let default_issuer = match display.trim() {
+        "" => sender.email.domain().to_string(),
+        name => name.to_string(),
+    };
+    let issuer = asker.get(
+        ("--issuer", args.issuer.as_deref()),
+        "Issuer, the name authenticator apps show above the code",
+        &default_issuer,
+        |s| match s.trim() {
+            "" => Err("the issuer is empty".to_string()),
+            t if t.contains([':', '\r', '\n']) => Err(format!("{t:?} contains a ':'")),
+            t => Ok(t.to_string()),
+        },
+    )?;
+    Ok(Answers {
+        from,
+        issuer,
+        smtp,
+        layout,
+    })
+}
+
+/// The `[smtp]` answers: host, port, security (asked only when the port does not imply it),
+/// login, password source and CA file.
+fn ask_smtp(
+    asker: &Asker,
+    args: &InitArgs,
+    dir: &Path,
+    (preset_host, preset_port): (&str, u16),
+    sender: &Mailbox,
+) -> Result<SmtpAnswers, Error> {
+    let host = asker.get(
+        ("--host", args.host.as_deref()),
+        "SMTP server (host name)",
+        preset_host,
+        |s| {
+            let s = s.trim();
+            if s.is_empty() {
+                Err("the host name is empty (e.g. smtp.example.org)".into())
+            } else if s.contains(|c: char| c.is_whitespace() || matches!(c, '/' | ':' | '@')) {
+                Err(format!(
+                    "{s:?} is not a host name: write just the name, e.g. smtp.example.org"
+                ))
+            } else {
+                Ok(s.to_string())
+            }
+        },
+    )?;
+    let port_flag = args.port.map(|p| p.to_string());
+    let port: u16 = asker.get(
+        ("--port", port_flag.as_deref()),
+        "Port (465: TLS from the first byte, 587: STARTTLS)",
+        &preset_port.to_string(),
+        |s| match s.trim().parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(format!("{s:?} is not a port number (1 to 65535)")),
+        },
+    )?;
+    let security = ask_security(asker, args.security.as_deref(), port)?;
+    let username = asker.get(
+        ("--username", args.username.as_deref()),
+        "Login name",
+        sender.email.as_ref(),
+        |s| match s.trim() {
+            "" => Err("the login name is empty".to_string()),
+            t if t.chars().any(char::is_control) => Err("it has a control character".into()),
+            t => Ok(t.to_string()),
+        },
+    )?;
+    let password = ask_password(asker, args)?;
+    let ca_file = ask_ca_file(asker, args.ca_file.as_deref(), dir)?;
+    Ok(SmtpAnswers {
+        host,
+        port,
+        security,
+        username,
+        password,
+        ca_file,
+    })
+}
+
+/// `None` when the port implies it (465, 587); asked for any other port.
+fn ask_security(asker: &Asker, flag: Option<&str>, port: u16) -> Result<Option<Security>, Error> {
+    let parse = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
+        "tls" => Ok(Security::Tls),
+        "starttls" => Ok(Security::StartTls),
+        other => Err(format!("{other:?} is not tls or starttls")),
+    };
+    let implied = match port {
+        465 => Security::Tls,
+        587 => Security::StartTls,
+        _ => {
+            let question = format!(
+                "Port {port} is neither 465 nor 587: tls (TLS from the first byte) or starttls"
+            );
+            return asker
+                .get(("--security", flag), &question, "tls", parse)
+                .map(Some);
+        }
+    };
+    match flag.map(parse).transpose() {
+        Ok(None) => Ok(None),
+        Ok(Some(s)) if s == implied => Ok(None),
+        Ok(Some(s)) => Err(Error::Usage {
+            message: format!("--security {s} does not fit port {port}, which is {implied}"),
+            hint: Some("leave --security out for ports 465 and 587".into()),
+        }),
+        Err(reason) => Err(Error::Usage {
+            message: format!("--security: {reason}"),
+            hint: None,
+        }),
+    }
+}
+
+/// The password source: a flag, or asked (an environment variable, a command, or the terminal).
+fn ask_password(asker: &Asker, args: &InitArgs) -> Result<PasswordSource, Error> {
+    let env_name = |s: &str| {
+        let s = s.trim();
+        let mut chars = s.chars();
+        let first = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if first && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            Ok(PasswordSource::Env(s.to_string()))
+        } else {
+            Err(format!(
+                "{s:?} is not an environment variable name (letters, digits and _)"
+            ))
+        }
+    };
+    let command = |s: &str| match s.trim() {
+        "" => Err("the command is empty".to_string()),
+        t => Ok(PasswordSource::Command(t.to_string())),
+    };
+    if let Some(v) = &args.password_env {
+        return asker.get(("--password-env", Some(v)), "", "", env_name);
+    }
+    if let Some(v) = &args.password_command {
+        return asker.get(("--password-command", Some(v)), "", "", command);
+    }
+    if args.password_prompt || !asker.tty {
+        return Ok(if args.password_prompt {
+            PasswordSource::Prompt
+        } else {
+            PasswordSource::Env(DEFAULT_PASSWORD_ENV.into())
+        });
+    }
+    let how = asker.get(
+        ("", None),
+        "Password from: env (an environment variable), command (e.g. a password manager) or \
+         ask (typed each time)",
+        "env",
+        |s| match s.trim().to_ascii_lowercase().as_str() {
+            w @ ("env" | "command" | "ask") => Ok(w.to_string()),
+            other => Err(format!("{other:?} is not env, command or ask")),
+        },
+    )?;
+    match how.as_str() {
+        "env" => asker.get(
+            ("", None),
+            "Environment variable holding the password",
+            DEFAULT_PASSWORD_ENV,
+            env_name,
+        ),
+        "command" => asker.get(
+            ("", None),
+            "Command that prints the password (e.g. pass show mail/account)",
+            "",
+            command,
+        ),
+        _ => Ok(PasswordSource::Prompt),
+    }
+}
+
+const DEFAULT_PASSWORD_ENV: &str = "SECUREMAIL_PASSWORD";
+
+/// A CA file that holds usable PEM certificates. A flag's path is relative to the config file's
+/// directory (as in the config); a typed one to the working directory, and written absolute.
+fn ask_ca_file(asker: &Asker, flag: Option<&Path>, dir: &Path) -> Result<Option<String>, Error> {
+    let usable = |p: &Path| -> Result<(), String> {
+        let mut roots = rustls::RootCertStore::empty();
+        tls::add_ca_file(&mut roots, p).map_err(|e| e.to_string())
+    };
+    if let Some(p) = flag {
+        let s = p.to_string_lossy();
+        return asker.get(("--ca-file", Some(&s)), "", "", |_| {
+            usable(&lexical(&dir.join(p))).map(|()| Some(p.display().to_string()))
+        });
+    }
+    asker.get(
+        ("--ca-file", None),
+        "CA certificate (PEM) to trust besides the system's, for a private CA (empty: none)",
+        "",
+        |s| {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let p = std::path::absolute(s).map_err(|e| crate::io_reason(&e))?;
+            usable(&p).map(|()| Some(p.display().to_string()))
+        },
+    )
+}
+
+/// `path` with `dir/..` pairs taken out without asking the file system: the config's directory
+/// may not exist yet (`site/../ca.pem` is `ca.pem`).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The sender as typed (written into the config as is) and parsed.
+fn check_from(s: &str) -> Result<(String, Mailbox), String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("the sender is empty: write e.g. Example Admin <admin@example.org>".into());
+    }
+    if s.contains(['\r', '\n']) {
+        return Err("the sender contains a line break".into());
+    }
+    let mailbox: Mailbox = s.parse().map_err(|e| {
+        format!("{s:?} is not a mailbox ({e}): write e.g. Example Admin <admin@example.org>")
+    })?;
+    Recipient::parse(mailbox.email.as_ref(), None).map_err(|e| e.to_string())?;
+    Ok((s.to_string(), mailbox))
+}
+
+/// Writes the config (its directory created 0700) and, where there are none, the templates.
+fn write_config(
+    path: &Path,
+    dir: &Path,
+    text: &str,
+    layout: &Layout,
+    force: bool,
+    out: Printer,
+) -> Result<(), Error> {
     let io = |p: &Path, e: std::io::Error| Error::Input {
         message: format!("cannot write {}: {}", p.display(), crate::io_reason(&e)),
         hint: None,
     };
-    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    match write_whole(path, text.as_bytes(), 0o600, args.force) {
+    crate::files::create_private_dirs(dir).map_err(|e| io(dir, e))?;
+    match write_whole(path, text.as_bytes(), 0o600, force) {
         Ok(()) => {}
         // Created by someone else since the check above.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists(path)),
@@ -538,6 +857,10 @@ pub(super) fn run(path: &Path, out: Printer, args: InitArgs) -> Result<(), Error
     }
     out.human(&format!("wrote {}", path.display()));
 
+    let Layout::Relative(base) = layout else {
+        out.human("templates: the built-in ones (securemail templates export DIR to edit them)");
+        return Ok(());
+    };
     let templates = dir.join(format!("{base}templates"));
     if !templates.is_dir() {
         std::fs::create_dir_all(&templates).map_err(|e| io(&templates, e))?;
@@ -550,14 +873,68 @@ pub(super) fn run(path: &Path, out: Printer, args: InitArgs) -> Result<(), Error
             templates.display()
         ));
     }
-    if let Some(s) = &answers.smtp {
-        out.human(&format!(
-            "next: export {}=... (the SMTP password), then securemail --config {} check",
-            s.password_env,
-            path.display()
-        ));
-    }
     Ok(())
+}
+
+/// Runs `check` on what was written when there is a server and a password to log in with, and
+/// says what to do next. A failed check keeps the file and says what to fix.
+fn check_and_next(path: &Path, answers: &Answers, tty: bool, out: Printer) -> Result<(), Error> {
+    let config = match config::discover::default_init_path() {
+        Some(p) if p == path => String::new(),
+        _ => format!(" --config {}", shell_word(&path.display().to_string())),
+    };
+    let send = format!("securemail{config} send --otp --to you@example.org");
+    let Some(smtp) = &answers.smtp else {
+        out.human(&format!(
+            "no [smtp] server: mails are written to the outbox; next: {send}"
+        ));
+        return Ok(());
+    };
+    let missing = match &smtp.password {
+        PasswordSource::Env(var) if std::env::var_os(var).is_none_or(|v| v.is_empty()) => Some(
+            format!("export {var}=... (the SMTP password), then run securemail{config} check"),
+        ),
+        PasswordSource::Prompt if !tty => Some(format!(
+            "run securemail{config} check on a terminal (it asks for the password)"
+        )),
+        _ => None,
+    };
+    if let Some(todo) = missing {
+        out.human(&format!("not checked yet: {todo}; then: {send}"));
+        return Ok(());
+    }
+    out.human(&format!("checking {}:{} ...", smtp.host, smtp.port));
+    let result = config::load(path)
+        .map_err(Error::from)
+        .and_then(|settings| super::check::execute(&settings, out));
+    match result {
+        Ok(()) => {
+            out.human(&format!("the check passed; next: {send}"));
+            Ok(())
+        }
+        Err(e) => {
+            out.human(&format!(
+                "the check failed; {} is kept: fix what the error below says (in the file or \
+                 on the server), then run securemail{config} check",
+                path.display()
+            ));
+            Err(e)
+        }
+    }
+}
+
+/// `s` as one word for a POSIX shell: as is when it is plain, single-quoted otherwise.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '/' | '.' | '_' | '-' | '+' | ',' | ':' | '@' | '%')
+        });
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 #[cfg(test)]
@@ -569,7 +946,7 @@ mod tests {
             from: "Example Admin <admin@example.org>".into(),
             issuer: "Example".into(),
             smtp: None,
-            base: "../".into(),
+            layout: Layout::Relative("../".into()),
         }
     }
 
@@ -598,7 +975,7 @@ mod tests {
                     port,
                     security,
                     username: "me@example.org".into(),
-                    password_env: "PW".into(),
+                    password: PasswordSource::Env("PW".into()),
                     ca_file: Some("my \"ca\".pem".into()),
                 }),
                 ..shipped_answers()
@@ -612,6 +989,68 @@ mod tests {
         }
     }
 
+    /// Each password source is written as the one live key (the other commented), or none for
+    /// a password asked on the terminal; each loads back as itself.
+    #[test]
+    fn every_password_source_round_trips() {
+        for password in [
+            PasswordSource::Env("MY_PW".into()),
+            PasswordSource::Command("pass show \"mail\" # x".into()),
+            PasswordSource::Prompt,
+        ] {
+            let a = Answers {
+                smtp: Some(SmtpAnswers {
+                    host: "smtp.example.org".into(),
+                    port: 587,
+                    security: None,
+                    username: "me@example.org".into(),
+                    password: password.clone(),
+                    ca_file: None,
+                }),
+                ..shipped_answers()
+            };
+            let text = template(&a);
+            let s = config::parse(Path::new("x/account.toml"), &text)
+                .unwrap_or_else(|e| panic!("{e}\n{text}"));
+            let config::Delivery::Smtp(smtp) = s.delivery else {
+                panic!("no smtp")
+            };
+            assert_eq!(
+                smtp.login,
+                Some(("me@example.org".into(), password)),
+                "{text}"
+            );
+            assert!(
+                text.contains("\n# (With neither set, securemail asks"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_path_follows_xdg() {
+        // The variables are the test runner's own (tests do not set them: threads share them).
+        let path = config::discover::default_init_path();
+        if let Some(p) = path {
+            assert!(p.ends_with("securemail/account.toml"), "{p:?}");
+            assert!(p.is_absolute(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn lexical_paths_drop_dir_dot_dot() {
+        assert_eq!(lexical(Path::new("site/../ca.pem")), Path::new("ca.pem"));
+        assert_eq!(lexical(Path::new("../x/./y")), Path::new("../x/y"));
+        assert_eq!(lexical(Path::new("/a/b/../c")), Path::new("/a/c"));
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(shell_word("site/account.toml"), "site/account.toml");
+        assert_eq!(shell_word("my dir/a.toml"), "'my dir/a.toml'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
     /// Values that hand-written quoting gets wrong: quotes, backslashes, TOML's own delimiters,
     /// `#`, control characters, line breaks where the config allows them, non-ASCII.
     fn hostile() -> Vec<Answers> {
@@ -620,7 +1059,7 @@ mod tests {
             port: 2525,
             security: Some(Security::StartTls),
             username: username.into(),
-            password_env: password_env.into(),
+            password: PasswordSource::Env(password_env.into()),
             ca_file: Some(ca_file.into()),
         };
         vec![
@@ -632,7 +1071,7 @@ mod tests {
                     "PW\n#\"\"\"\u{1}\u{7f}",
                     r"C:\Users\Ops\certs\my ca #1.pem",
                 )),
-                base: "dir with \"quotes\" \\ and # ".into(),
+                layout: Layout::Relative("dir with \"quotes\" \\ and # ".into()),
             },
             Answers {
                 from: "\u{c9}lise M\u{fc}ller <elise@example.org>".into(),
@@ -642,13 +1081,13 @@ mod tests {
                     "\"",
                     "/etc/ssl/\"ca\"\n'''\n\"\"\"\\u0041\r\n.pem",
                 )),
-                base: String::new(),
+                layout: Layout::Relative(String::new()),
             },
             Answers {
                 from: r##""\"\\\"#\\" <a@example.org>"##.into(),
                 issuer: "#".into(),
                 smtp: None,
-                base: "'''/".into(),
+                layout: Layout::Relative("'''/".into()),
             },
         ]
     }
@@ -668,20 +1107,17 @@ mod tests {
                     assert_eq!(smtp.host, want.host);
                     assert_eq!(smtp.port, want.port);
                     assert_eq!(Some(smtp.security), want.security);
-                    let login = (
-                        want.username.clone(),
-                        config::PasswordSource::Env(want.password_env.clone()),
-                    );
+                    let login = (want.username.clone(), want.password.clone());
                     assert_eq!(smtp.login, Some(login));
                     let ca = want.ca_file.as_deref().map(|f| Path::new("x").join(f));
                     assert_eq!(smtp.ca_file, ca, "{text}");
                 }
                 (_, d) => panic!("{d:?} from\n{text}"),
             }
-            assert_eq!(
-                s.outbox_dir,
-                Path::new("x").join(format!("{}outbox", a.base))
-            );
+            let Layout::Relative(base) = &a.layout else {
+                panic!("{:?}", a.layout)
+            };
+            assert_eq!(s.outbox_dir, Path::new("x").join(format!("{base}outbox")));
             // The template's comments are all still there (some commented once more).
             for line in TEMPLATE.lines().filter(|l| l.starts_with('#')) {
                 assert!(text.contains(line), "lost {line:?} in\n{text}");

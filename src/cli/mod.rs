@@ -65,7 +65,8 @@ pub enum Command {
     /// Connect to the configured server and report TLS, certificate, extensions and login,
     /// without sending anything (like msmtp --serverinfo).
     Check,
-    /// List issued codes: recipient, kind, created, expires, attempts, state (never a secret).
+    /// List issued codes: recipient, kind, state, created, expires, wrong codes in a row (never a
+    /// secret).
     Status(StatusArgs),
     /// Invalidate a recipient's pending or verified code.
     Revoke(RevokeArgs),

@@ -664,11 +664,6 @@ impl Many {
     fn finish(&self, s: &Summary) {
         self.bar.finish_and_clear();
         let secs = s.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
-            s.sent as f64 / secs
-        } else {
-            0.0
-        };
         let line = SummaryLine {
             command: "send",
             sent: s.sent,
@@ -686,15 +681,36 @@ impl Many {
                 String::new()
             };
             Some(format!(
-                "sent {}{resent}, skipped {}, invalid {}, failed {} ({} permanent, {} temporary) in {secs:.1}s ({rate:.1} mails/s)",
+                "sent {}{resent}, skipped {}, invalid {}, failed {} ({} permanent, {} temporary) in {secs:.1}s{}",
                 s.sent,
                 s.skipped,
                 s.invalid,
                 s.failed_permanent + s.failed_temporary,
                 s.failed_permanent,
                 s.failed_temporary,
+                rate(s.sent, secs),
             ))
         });
+    }
+}
+
+/// ` (31 mails/s)`: whole mails a second from 10 up, one decimal below, and mails a minute
+/// under one a second (a paced run of 1 a minute is not "0.0 mails/s"); nothing when none
+/// was sent.
+fn rate(sent: usize, secs: f64) -> String {
+    if sent == 0 || secs <= 0.0 {
+        return String::new();
+    }
+    let per_sec = sent as f64 / secs;
+    let (n, unit) = if per_sec >= 1.0 {
+        (per_sec, "s")
+    } else {
+        (per_sec * 60.0, "min")
+    };
+    if n >= 10.0 {
+        format!(" ({n:.0} mails/{unit})")
+    } else {
+        format!(" ({n:.1} mails/{unit})")
     }
 }
 
@@ -756,5 +772,21 @@ impl Observer for Many {
 
     fn trace(&self, connection: usize) -> Option<Trace> {
         self.out.smtp_trace(&format!("[{connection}]"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn rates_have_a_sensible_precision() {
+        assert_eq!(rate(1128, 1.0), " (1128 mails/s)");
+        assert_eq!(rate(31, 1.0), " (31 mails/s)");
+        assert_eq!(rate(5, 2.0), " (2.5 mails/s)");
+        assert_eq!(rate(3, 180.0), " (1.0 mails/min)");
+        assert_eq!(rate(50, 120.0), " (25 mails/min)");
+        assert_eq!(rate(0, 3.0), "");
+        assert_eq!(rate(4, 0.0), "");
     }
 }

@@ -176,9 +176,13 @@ impl Environment {
     /// as for a clone's or any other file.
     pub fn data_dir_for(&self, config: &Path) -> Option<PathBuf> {
         let dir = config.parent()?;
-        let same = |other: &Path| match (dir.canonicalize(), other.canonicalize()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
+        // Lexically first: `init` asks before it creates the directory.
+        let same = |other: &Path| {
+            dir == other
+                || match (dir.canonicalize(), other.canonicalize()) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => false,
+                }
         };
         if self.user_config_dir().is_some_and(|d| same(&d)) {
             return self.user_data_dir();

@@ -106,16 +106,38 @@ pub enum TransportError {
     NoTrustAnchors,
     #[error("TLS setup failed: {0}")]
     TlsSetup(String),
-    #[error("the certificate of {host} is not signed by a trusted CA")]
-    CertUntrusted { host: String },
-    #[error("the certificate presented by {host} is not valid for that name")]
-    CertHostname { host: String },
-    #[error("the certificate of {host} has expired")]
-    CertExpired { host: String },
-    #[error("the certificate of {host} is not valid yet")]
-    CertNotYetValid { host: String },
-    #[error("the certificate of {host} was rejected: {reason}")]
-    CertInvalid { host: String, reason: String },
+    #[error("the certificate of {host}{} is not signed by a trusted CA", in_parens(presented.as_ref()))]
+    CertUntrusted {
+        host: String,
+        presented: Option<Presented>,
+    },
+    #[error("the certificate of {host} ({subject}) is self-signed and not trusted")]
+    CertSelfSigned { host: String, subject: String },
+    #[error(
+        "the certificate of {host} ({presented}) is a CA certificate, which no server may present as its own"
+    )]
+    CertIsCa { host: String, presented: Presented },
+    #[error(
+        "the certificate presented by {host} is not valid for that name{}",
+        for_names(names)
+    )]
+    CertHostname { host: String, names: Vec<String> },
+    #[error("the certificate of {host} has expired{}", not_after.as_ref().map(|t| format!(" (on {t})")).unwrap_or_default())]
+    CertExpired {
+        host: String,
+        not_after: Option<String>,
+    },
+    #[error("the certificate of {host} is not valid yet{}", not_before.as_ref().map(|t| format!(" (from {t})")).unwrap_or_default())]
+    CertNotYetValid {
+        host: String,
+        not_before: Option<String>,
+    },
+    #[error("the certificate of {host} was rejected: {reason}{}", in_parens(presented.as_ref()))]
+    CertInvalid {
+        host: String,
+        reason: String,
+        presented: Option<Presented>,
+    },
     #[error("{host} offers only TLS versions older than 1.2")]
     TlsVersion { host: String },
     #[error("{host}:{port} did not answer with TLS")]
@@ -151,6 +173,34 @@ pub enum TransportError {
     Password(#[from] PasswordError),
     #[error("cannot write to the outbox {}: {reason}", path.display())]
     Outbox { path: PathBuf, reason: String },
+}
+
+/// What a refused certificate says about itself (read from it, so untrusted: printable and
+/// bounded in length, see [`tls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    pub subject: String,
+    pub issuer: String,
+    /// Its DNS names and IP addresses (subject alternative names).
+    pub names: Vec<String>,
+}
+
+impl fmt::Display for Presented {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, issued by {}", self.subject, self.issuer)
+    }
+}
+
+fn in_parens(p: Option<&Presented>) -> String {
+    p.map(|p| format!(" ({p})")).unwrap_or_default()
+}
+
+fn for_names(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (it is for {})", names.join(", "))
+    }
 }
 
 impl TransportError {
@@ -193,6 +243,8 @@ impl TransportError {
             CaFile { .. } | NoTrustAnchors => exit::CONFIG,
             TlsSetup(_) => exit::SOFTWARE,
             CertUntrusted { .. }
+            | CertSelfSigned { .. }
+            | CertIsCa { .. }
             | CertHostname { .. }
             | CertExpired { .. }
             | CertNotYetValid { .. }
@@ -228,7 +280,13 @@ impl TransportError {
             CaFile { .. } => "point ca_file at the PEM file of the CA that signed the server's certificate".into(),
             NoTrustAnchors => "install the ca-certificates package, or set [smtp] ca_file".into(),
             TlsSetup(_) => return None,
-            CertUntrusted { .. } => "if the server uses a private CA, set [smtp] ca_file to that CA's PEM certificate; securemail never skips verification".into(),
+            CertUntrusted { presented: Some(p), .. } => format!(
+                "if {} is your organisation's private CA, set [smtp] ca_file to its PEM certificate; securemail never skips verification",
+                p.issuer
+            ),
+            CertUntrusted { presented: None, .. } => "if the server uses a private CA, set [smtp] ca_file to that CA's PEM certificate; securemail never skips verification".into(),
+            CertSelfSigned { .. } => "if this is your own server, set [smtp] ca_file to a PEM copy of its certificate, taken from the server itself rather than from this connection; securemail never skips verification".into(),
+            CertIsCa { .. } => "the server needs a certificate with basicConstraints CA:FALSE, signed by a CA (then set [smtp] ca_file to that CA's PEM certificate) or self-signed (then ca_file is that certificate); `openssl req -x509` makes CA certificates unless given -addext basicConstraints=critical,CA:FALSE".into(),
             CertHostname { .. } => "set [smtp] host to the name the certificate was issued for (e.g. smtp.gmail.com, not an IP address or alias)".into(),
             CertExpired { .. } | CertNotYetValid { .. } => "check this machine's clock; if it is right, the server's administrator must renew the certificate".into(),
             CertInvalid { .. } => "the server's administrator must fix its certificate".into(),

@@ -180,7 +180,7 @@ fn check_refuses_an_untrusted_server_like_send() {
     let r = env.run(&["check"]);
     r.expect(77);
     assert!(r.stderr().starts_with(
-        "securemail: error: the certificate of localhost is not signed by a trusted CA"
+        "securemail: error: the certificate of localhost (CN=localhost, issued by CN=other) is not signed by a trusted CA\nhint: if CN=other is"
     ));
     assert!(srv.log().commands.is_empty());
 }
@@ -238,6 +238,48 @@ fn status_and_revoke_round_trip() {
     ));
 }
 
+/// Times for people are to the second in the machine's zone (TZ here), or UTC with --utc; the
+/// column of wrong codes says what it counts; --json keeps RFC 3339 UTC.
+#[test]
+fn status_shows_local_times_to_the_second_and_wrong_codes_in_a_row() {
+    let mut env = Env::new("");
+    env.env.push(("TZ".into(), "Europe/Paris".into()));
+    env.run(&["send", "--key", "--to", "ida@example.org"])
+        .expect(0);
+    let wrong = support::well_formed_key("AAAA-BBBB-CCCC");
+    env.run(&["reply", "--to", "ida@example.org", "--code", &wrong])
+        .expect(1);
+    // 2026-11-25 18:44:12 UTC and 2100-01-01 00:00:00 UTC, written into the real store.
+    let db = rusqlite::Connection::open(env.path("securemail.db")).unwrap();
+    db.execute(
+        "UPDATE codes SET created = 1795632252, expires = 4102444800",
+        [],
+    )
+    .unwrap();
+    drop(db);
+
+    let table = |args: &[&str]| {
+        let r = env.run(args);
+        r.expect(0);
+        r.stdout().lines().skip(1).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(
+        table(&["status"]),
+        "RECIPIENT        KIND  STATE       CREATED                     EXPIRES                     WRONG IN A ROW  NEXT ATTEMPT\n\
+         ida@example.org  key   pending     2026-11-25 19:44:12 +01:00  2100-01-01 01:00:00 +01:00  1               -"
+    );
+    assert_eq!(
+        table(&["status", "--utc"]),
+        "RECIPIENT        KIND  STATE       CREATED                  EXPIRES                  WRONG IN A ROW  NEXT ATTEMPT\n\
+         ida@example.org  key   pending     2026-11-25 18:44:12 UTC  2100-01-01 00:00:00 UTC  1               -"
+    );
+    let r = env.run(&["--json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(r.stdout().lines().last().unwrap()).unwrap();
+    assert_eq!(v["created"], "2026-11-25T18:44:12Z");
+    assert_eq!(v["expires"], "2100-01-01T00:00:00Z");
+    assert_eq!(v["attempts"], 1);
+}
+
 #[test]
 fn init_writes_a_config_that_check_loads() {
     let ca = Ca::new("securemail test CA");
@@ -292,6 +334,15 @@ fn init_writes_a_config_that_check_loads() {
         0o600
     );
 
+    // init ran the check itself (the password is in the environment) and said what comes next.
+    let out = r.stdout();
+    for expected in [
+        format!("checking localhost:{port} ..."),
+        "auth:         accepted for user@example.org (235 Authentication succeeded)".into(),
+        "the check passed; next: securemail --config site/account.toml send --otp --to you@example.org".into(),
+    ] {
+        assert!(out.lines().any(|l| l == expected), "missing {expected:?} in\n{out}");
+    }
     run(&["--config", "site/account.toml", "check"]).expect(0);
     // And it sends.
     run(&[
@@ -317,6 +368,264 @@ fn init_writes_a_config_that_check_loads() {
     run(&forced).expect(0);
 }
 
+/// The terminal session: every field asked with its default, wrong answers asked again with the
+/// reason, the config written to the XDG path (directory 0700, file 0600), and it sends.
+#[test]
+fn init_on_a_terminal_asks_again_after_a_wrong_answer_and_writes_a_config_that_sends() {
+    use support::Typed;
+    let mut env = Env::new("");
+    let xdg = env.path("xdg");
+    env.env
+        .push(("XDG_CONFIG_HOME".into(), xdg.display().to_string()));
+    let typed = |prompt, line| Typed {
+        prompt,
+        line,
+        secret: false,
+    };
+    let r = support::run_on_tty(
+        &env,
+        "init",
+        &[
+            typed(
+                "Send as (name and address, e.g. Example Admin <admin@example.org>): ",
+                "nobody",
+            ),
+            typed("Send as (", "Ops Team <ops@example.org>"),
+            typed(
+                "(no server: mails are written to the outbox) [none]: ",
+                "yahoo",
+            ),
+            typed("Provider: ", ""),
+            typed(
+                "Issuer, the name authenticator apps show above the code [Ops Team]: ",
+                "",
+            ),
+        ],
+    );
+    r.expect(0);
+    let shown = r.stdout().replace('\r', "");
+    for expected in [
+        "  \"nobody\" is not a mailbox (",
+        "  \"yahoo\" is not a provider: answer gmail, gmail-starttls, outlook, other or none; try again\n",
+        &format!("wrote {}/securemail/account.toml\n", xdg.display()),
+        "no [smtp] server: mails are written to the outbox; next: securemail send --otp --to you@example.org\n",
+    ] {
+        assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&xdg.join("securemail")), 0o700);
+    assert_eq!(mode(&xdg.join("securemail/account.toml")), 0o600);
+
+    let config = xdg.join("securemail/account.toml");
+    let config = config.to_str().unwrap();
+    env.run(&[
+        "--config",
+        config,
+        "send",
+        "--otp",
+        "--to",
+        "kim@example.org",
+    ])
+    .expect(0);
+    let sent: Vec<_> = std::fs::read_dir(xdg.join("securemail/outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let mail = decode_mail(&std::fs::read(&sent[0]).unwrap());
+    assert!(mail.qr.contains("issuer=Ops%20Team"), "{}", mail.qr);
+    let raw = std::fs::read_to_string(&sent[0]).unwrap();
+    assert!(
+        raw.contains("\nFrom: \"Ops Team\" <ops@example.org>\r\n"),
+        "{raw}"
+    );
+}
+
+/// A session against the TLS server: a custom host, a port that needs the security asked, the
+/// password from an environment variable, a CA file typed wrong first; the check at the end
+/// passes, and the mail goes out.
+#[test]
+fn init_on_a_terminal_checks_the_server_it_was_told_about() {
+    use support::Typed;
+    let ca = Ca::new("securemail test CA");
+    let srv = server(Mode::Tls, &ca);
+    let env = Env::new("");
+    std::fs::write(env.path("ca.pem"), ca.pem()).unwrap();
+    let port = srv.port().to_string();
+    let typed = |prompt, line| Typed {
+        prompt,
+        line,
+        secret: false,
+    };
+    let security = format!(
+        "Port {port} is neither 465 nor 587: tls (TLS from the first byte) or starttls [tls]: "
+    );
+    let r = support::run_on_tty(
+        &env,
+        "--config site/account.toml init",
+        &[
+            typed("Send as (", "Ops <ops@example.org>"),
+            typed("Provider: ", "other"),
+            typed("SMTP server (host name): ", "localhost"),
+            typed(
+                "Port (465: TLS from the first byte, 587: STARTTLS) [465]: ",
+                "70000",
+            ),
+            typed("Port (", &port),
+            typed(&security, ""),
+            typed("Login name [ops@example.org]: ", support::SMTP_USER),
+            typed("ask (typed each time) [env]: ", "env"),
+            typed(
+                "Environment variable holding the password [SECUREMAIL_PASSWORD]: ",
+                "SECUREMAIL_TEST_PASSWORD",
+            ),
+            typed("(empty: none): ", "missing.pem"),
+            typed("(empty: none): ", "ca.pem"),
+            typed("[Ops]: ", "Ops Desk"),
+        ],
+    );
+    r.expect(0);
+    let shown = r.stdout().replace('\r', "");
+    for expected in [
+        "  \"70000\" is not a port number (1 to 65535); try again\n",
+        "  cannot use [smtp] ca_file ",
+        "missing.pem: no such file or directory; try again\n",
+        "wrote site/account.toml\n",
+        &format!("checking localhost:{port} ...\n"),
+        "auth:         accepted for user@example.org (235 Authentication succeeded)\n",
+        "the check passed; next: securemail --config site/account.toml send --otp --to you@example.org\n",
+    ] {
+        assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
+    }
+    let text = std::fs::read_to_string(env.path("site/account.toml")).unwrap();
+    let ca_path = env.path("ca.pem").canonicalize().unwrap();
+    for expected in [
+        "\nhost = \"localhost\"\n".to_string(),
+        format!("\nport = {port}\n"),
+        "\nsecurity = \"tls\"\n".into(),
+        "\npassword_env = \"SECUREMAIL_TEST_PASSWORD\"\n".into(),
+        format!("\nca_file = \"{}\"\n", ca_path.display()),
+        "\nissuer = \"Ops Desk\"\n".into(),
+    ] {
+        assert!(text.contains(&expected), "missing {expected:?} in\n{text}");
+    }
+    env.run(&[
+        "--config",
+        "site/account.toml",
+        "send",
+        "--key",
+        "--to",
+        "lu@example.org",
+    ])
+    .expect(0);
+    assert_eq!(srv.log().mails.len(), 1);
+}
+
+/// A check that fails keeps the file and says what to fix; the exit code is the check's.
+#[test]
+fn init_keeps_the_file_when_the_check_fails() {
+    let trusted = Ca::new("trusted CA");
+    let other = Ca::new("other CA");
+    let srv = Server::start(Options::new(Mode::Tls, other.leaf(&["localhost"])));
+    let env = Env::new("");
+    std::fs::write(env.path("ca.pem"), trusted.pem()).unwrap();
+    let port = srv.port().to_string();
+    let r = env.run(&[
+        "--config",
+        "site/account.toml",
+        "init",
+        "--host",
+        "localhost",
+        "--port",
+        &port,
+        "--security",
+        "tls",
+        "--from",
+        "ops@example.org",
+        "--username",
+        support::SMTP_USER,
+        "--password-env",
+        "SECUREMAIL_TEST_PASSWORD",
+        "--ca-file",
+        "../ca.pem",
+    ]);
+    r.expect(77);
+    assert!(
+        r.stdout().contains(
+            "the check failed; site/account.toml is kept: fix what the error below says (in the \
+             file or on the server), then run securemail --config site/account.toml check\n"
+        ),
+        "{}",
+        r.stdout()
+    );
+    assert!(r.stderr().starts_with(
+        "securemail: error: the certificate of localhost (CN=localhost, issued by CN=other CA) is not signed by a trusted CA\n"
+    ), "{}", r.stderr());
+    assert!(env.path("site/account.toml").exists());
+    // The issuer defaults to the sender's domain when it has no display name.
+    let text = std::fs::read_to_string(env.path("site/account.toml")).unwrap();
+    assert!(text.contains("\nissuer = \"example.org\"\n"), "{text}");
+}
+
+/// Wrong flags are usage errors naming the flag and the reason (no terminal to ask on).
+#[test]
+fn init_refuses_wrong_flags_with_the_reason() {
+    let env = Env::new("");
+    for (args, message) in [
+        (
+            vec!["--from", "nobody"],
+            "securemail: error: --from: \"nobody\" is not a mailbox (",
+        ),
+        (
+            vec!["--from", "a@example.org", "--preset", "other"],
+            "securemail: error: --host: the host name is empty (e.g. smtp.example.org)\n",
+        ),
+        (
+            vec![
+                "--from",
+                "a@example.org",
+                "--host",
+                "mx.example.org",
+                "--port",
+                "465",
+                "--security",
+                "starttls",
+            ],
+            "securemail: error: --security starttls does not fit port 465, which is tls\n",
+        ),
+        (
+            vec![
+                "--from",
+                "a@example.org",
+                "--host",
+                "mx.example.org",
+                "--password-env",
+                "NOT A NAME",
+            ],
+            "securemail: error: --password-env: \"NOT A NAME\" is not an environment variable name (letters, digits and _)\n",
+        ),
+        (
+            vec![
+                "--from",
+                "a@example.org",
+                "--host",
+                "mx.example.org",
+                "--ca-file",
+                "nope.pem",
+            ],
+            "securemail: error: --ca-file: cannot use [smtp] ca_file site/nope.pem: no such file or directory\n",
+        ),
+    ] {
+        let mut all = vec!["--config", "site/account.toml", "init"];
+        all.extend(args);
+        let r = env.run(&all);
+        r.expect(64);
+        assert!(r.stderr().starts_with(message), "{all:?}: {}", r.stderr());
+        assert!(!env.path("site/account.toml").exists());
+    }
+}
+
 #[test]
 fn init_presets_write_the_provider() {
     let dir = tempfile::tempdir().unwrap();
@@ -328,6 +637,8 @@ fn init_presets_write_the_provider() {
         let cfg = format!("{preset}.toml");
         let out = std::process::Command::new(support::BIN)
             .current_dir(dir.path())
+            // No password: init does not try to reach the provider.
+            .env_remove("SECUREMAIL_PASSWORD")
             .args([
                 "--config",
                 &cfg,
@@ -349,6 +660,15 @@ fn init_presets_write_the_provider() {
         assert!(text.contains(&format!("\n[smtp]\n# The submission server's name, as on its TLS certificate.\nhost = \"{host}\"\n")), "{text}");
         assert!(text.contains(&format!("\nport = {port}\n")), "{text}");
         assert!(text.contains("\nusername = \"me@example.org\"\n"), "{text}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains(&format!(
+                "not checked yet: export SECUREMAIL_PASSWORD=... (the SMTP password), then run \
+                 securemail --config {cfg} check; then: securemail --config {cfg} send --otp --to \
+                 you@example.org\n"
+            )),
+            "{said}"
+        );
     }
 }
 

@@ -269,3 +269,36 @@ fn twenty_concurrent_replies_accept_a_key_exactly_once() {
     assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|&&c| c == 1).count(), 19, "{codes:?}");
 }
+
+/// A wrong key is told to check the key, a wrong TOTP code to use the current one: each hint
+/// fits the kind of code it is about.
+#[test]
+fn a_wrong_code_gets_the_hint_of_its_kind() {
+    let env = Env::new("");
+    send_key(&env, "hana@example.org");
+    let r = reply(
+        &env,
+        "hana@example.org",
+        &support::well_formed_key("AAAA-BBBB-CCCC"),
+    );
+    r.expect(1);
+    assert_eq!(
+        r.stderr(),
+        "securemail: error: code refused: wrong code for hana@example.org (4 attempts left)\n\
+         hint: check the key against the mail (case, spaces and dashes do not matter); a key \
+         stays the same until it expires\n"
+    );
+
+    enrol(&env, "ivo@example.org");
+    let r = reply(&env, "ivo@example.org", "000000");
+    // One in a million (or three, with skew) that 000000 is right: then it is accepted.
+    if r.code() == 0 {
+        return;
+    }
+    r.expect(1);
+    assert_eq!(
+        r.stderr(),
+        "securemail: error: code refused: wrong code for ivo@example.org (4 attempts left)\n\
+         hint: check the code; a TOTP code changes every period, so use the one the app shows now\n"
+    );
+}

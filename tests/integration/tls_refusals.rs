@@ -41,6 +41,8 @@ fn server_without_starttls_gets_nothing() {
     );
 }
 
+/// The refusal names the certificate the server presented and its issuer, and says which CA
+/// certificate `ca_file` would need.
 #[test]
 fn untrusted_ca_gets_nothing_implicit_tls() {
     let trusted = Ca::new("trusted CA");
@@ -51,7 +53,13 @@ fn untrusted_ca_gets_nothing_implicit_tls() {
         &srv,
         &env,
         77,
-        "securemail: error: the certificate of localhost is not signed by a trusted CA",
+        "securemail: error: the certificate of localhost (CN=localhost, issued by CN=some other CA) \
+         is not signed by a trusted CA",
+    );
+    assert_eq!(
+        hint(&env),
+        "hint: if CN=some other CA is your organisation's private CA, set [smtp] ca_file to its \
+         PEM certificate; securemail never skips verification"
     );
 }
 
@@ -59,30 +67,75 @@ fn untrusted_ca_gets_nothing_implicit_tls() {
 fn untrusted_ca_gets_nothing_starttls() {
     let trusted = Ca::new("trusted CA");
     let other = Ca::new("some other CA");
-    let srv = Server::start(Options::new(Mode::StartTls, other.leaf(&["localhost"])));
+    let intermediate = other.intermediate("some intermediate CA");
+    let srv = Server::start(Options::new(
+        Mode::StartTls,
+        intermediate.leaf(&["localhost"]),
+    ));
     let env = Env::smtp(&srv, "starttls", &trusted);
     assert_refused(
         &srv,
         &env,
         77,
-        "securemail: error: the certificate of localhost is not signed by a trusted CA",
+        "securemail: error: the certificate of localhost (CN=localhost, issued by \
+         CN=some intermediate CA) is not signed by a trusted CA",
     );
 }
 
+/// A self-signed certificate is called so; and what the hint says (its own PEM as ca_file) works.
 #[test]
 fn self_signed_certificate_gets_nothing() {
     let trusted = Ca::new("trusted CA");
-    let srv = Server::start(Options::new(
-        Mode::Tls,
-        support::pki::self_signed(&["localhost"]),
-    ));
+    let (cert, pem) = support::pki::self_signed(&["localhost"]);
+    let srv = Server::start(Options::new(Mode::Tls, cert));
     let env = Env::smtp(&srv, "tls", &trusted);
     assert_refused(
         &srv,
         &env,
         77,
-        "securemail: error: the certificate of localhost is not signed by a trusted CA",
+        "securemail: error: the certificate of localhost (CN=rcgen self signed cert) is \
+         self-signed and not trusted",
     );
+    assert_eq!(
+        hint(&env),
+        "hint: if this is your own server, set [smtp] ca_file to a PEM copy of its certificate, \
+         taken from the server itself rather than from this connection; securemail never skips \
+         verification"
+    );
+    std::fs::write(env.path("config/ca.pem"), pem).unwrap();
+    env.run(&["check"]).expect(0);
+}
+
+/// A CA certificate served as the server's own (`openssl req -x509` without CA:FALSE) is refused
+/// even when it is the configured ca_file, with a sentence instead of
+/// `Other(OtherError(CaUsedAsEndEntity))`.
+#[test]
+fn a_ca_certificate_as_the_servers_own_gets_nothing() {
+    let (cert, pem) = support::pki::self_signed_ca("mx.test", &["localhost"]);
+    let srv = Server::start(Options::new(Mode::Tls, cert));
+    let env = Env::smtp(&srv, "tls", &Ca::new("trusted CA"));
+    let first = "securemail: error: the certificate of localhost (CN=mx.test, issued by CN=mx.test) \
+                 is a CA certificate, which no server may present as its own";
+    assert_refused(&srv, &env, 77, first);
+    std::fs::write(env.path("config/ca.pem"), pem).unwrap();
+    let r = env.run(&["check"]);
+    r.expect(77);
+    assert_eq!(
+        r.stderr(),
+        format!(
+            "{first}\nhint: the server needs a certificate with basicConstraints CA:FALSE, signed \
+             by a CA (then set [smtp] ca_file to that CA's PEM certificate) or self-signed (then \
+             ca_file is that certificate); `openssl req -x509` makes CA certificates unless given \
+             -addext basicConstraints=critical,CA:FALSE\n"
+        )
+    );
+}
+
+/// The hint line of a refused `check`.
+fn hint(env: &Env) -> String {
+    let r = env.run(&["check"]);
+    r.expect(77);
+    r.stderr().lines().nth(1).unwrap_or_default().to_string()
 }
 
 #[test]
@@ -94,7 +147,8 @@ fn wrong_hostname_gets_nothing() {
         &srv,
         &env,
         77,
-        "securemail: error: the certificate presented by localhost is not valid for that name",
+        "securemail: error: the certificate presented by localhost is not valid for that name \
+         (it is for mail.elsewhere.test)",
     );
 }
 
@@ -110,7 +164,7 @@ fn expired_certificate_gets_nothing() {
         &srv,
         &env,
         77,
-        "securemail: error: the certificate of localhost has expired",
+        "securemail: error: the certificate of localhost has expired (on 2021-01-01 00:00:00 UTC)",
     );
 }
 

@@ -102,13 +102,31 @@ fn ca_params(name: &str) -> CertificateParams {
     params
 }
 
-/// A certificate that signs itself (no CA at all).
-pub fn self_signed(names: &[&str]) -> ServerCert {
+/// A certificate that signs itself (no CA at all), and its PEM (what `ca_file` would hold).
+pub fn self_signed(names: &[&str]) -> (ServerCert, String) {
     let ck =
         rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .unwrap();
-    ServerCert {
+    let cert = ServerCert {
         chain: vec![ck.cert.der().clone()],
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der())),
-    }
+    };
+    (cert, ck.cert.pem())
+}
+
+/// A self-signed CA certificate served as the server's own (what `openssl req -x509` makes by
+/// default: basicConstraints CA:TRUE), with the server's names, and its PEM.
+pub fn self_signed_ca(name: &str, names: &[&str]) -> (ServerCert, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = ca_params(name);
+    params.subject_alt_names =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .subject_alt_names;
+    let cert = params.self_signed(&key).unwrap();
+    let server = ServerCert {
+        chain: vec![cert.der().clone()],
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    };
+    (server, cert.pem())
 }
