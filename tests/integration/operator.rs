@@ -375,8 +375,11 @@ fn init_on_a_terminal_asks_again_after_a_wrong_answer_and_writes_a_config_that_s
     use support::Typed;
     let mut env = Env::new("");
     let xdg = env.path("xdg");
+    let data = env.path("data");
     env.env
         .push(("XDG_CONFIG_HOME".into(), xdg.display().to_string()));
+    env.env
+        .push(("XDG_DATA_HOME".into(), data.display().to_string()));
     let typed = |prompt, line| Typed {
         prompt,
         line,
@@ -409,6 +412,7 @@ fn init_on_a_terminal_asks_again_after_a_wrong_answer_and_writes_a_config_that_s
         "  \"yahoo\" is not a provider: answer gmail, gmail-starttls, outlook, other or none; try again\n",
         &format!("wrote {}/securemail/account.toml\n", xdg.display()),
         "no [smtp] server: mails are written to the outbox; next: securemail send --otp --to you@example.org\n",
+        "templates: the built-in ones (securemail templates export DIR to edit them)\n",
     ] {
         assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
     }
@@ -428,7 +432,11 @@ fn init_on_a_terminal_asks_again_after_a_wrong_answer_and_writes_a_config_that_s
         "kim@example.org",
     ])
     .expect(0);
-    let sent: Vec<_> = std::fs::read_dir(xdg.join("securemail/outbox"))
+    // The data goes to the data directory, and the templates are the built-in ones.
+    assert!(!xdg.join("securemail/outbox").exists());
+    assert!(!xdg.join("securemail/templates").exists());
+    assert!(data.join("securemail/securemail.db").exists());
+    let sent: Vec<_> = std::fs::read_dir(data.join("securemail/outbox"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
