@@ -373,7 +373,7 @@ impl Board {
 
 /// Runs once every frame has loaded: per view, its viewport width, its page height, the key
 /// element's text, how many line boxes each group of the key takes and its `white-space`, and
-/// whether the key's box overflows. Written into the DOM for `--dump-dom`.
+/// whether the key overflows its box or the page. Written into the DOM for `--dump-dom`.
 const MEASURE_JS: &str = r#"
 window.addEventListener('load', function () {
   var all = Array.prototype.map.call(document.querySelectorAll('iframe'), function (f) {
@@ -393,7 +393,10 @@ window.addEventListener('load', function () {
         return [g.textContent, g.getClientRects().length, win.getComputedStyle(g).whiteSpace];
       });
       var box = key.parentElement;
-      r.overflow = box.scrollWidth > box.clientWidth;
+      // A table grows to fit what does not wrap: the page then scrolls sideways.
+      r.overflow = box.scrollWidth > box.clientWidth ||
+        doc.documentElement.scrollWidth > win.innerWidth ||
+        key.getBoundingClientRect().right > win.innerWidth;
       r.lines = Math.round(key.getBoundingClientRect().height /
         parseFloat(win.getComputedStyle(box).lineHeight));
     }
@@ -450,7 +453,7 @@ impl Layout {
             }
         }
         if v["overflow"].as_bool() != Some(false) {
-            return Some("the key box overflows".into());
+            return Some("the key overflows its box or the page scrolls sideways".into());
         }
         if self.height >= BOARD_HEIGHT {
             return Some(format!("the page is taller than {BOARD_HEIGHT} px"));
