@@ -67,6 +67,7 @@ pub struct Kit {
     pub dkim: Option<Signer>,
     /// What every mail of a run shares, worked out once rather than per mail.
     sender_name: String,
+    sender_address: String,
     id_domain: String,
     otp_valid_for: String,
     key_valid_for: String,
@@ -107,6 +108,7 @@ impl Kit {
             templates,
             dkim,
             sender_name,
+            sender_address: settings.sender.from.email.to_string(),
             id_domain: id_domain(&settings.sender),
             otp_valid_for: human_duration(settings.otp.ttl),
             key_valid_for: human_duration(settings.key.ttl),
@@ -272,6 +274,7 @@ pub fn compose(
         recipient: &to.address,
         issuer: &settings.otp.issuer,
         sender: &kit.sender_name,
+        sender_address: &kit.sender_address,
         expires: &human_time(expires),
         valid_for,
         qr_cid: &qr_cid,

@@ -32,6 +32,7 @@ const COMMON_VARS: &[&str] = &[
     "recipient",
     "issuer",
     "sender",
+    "sender_address",
     "expires",
     "valid_for",
     "qr_cid",
@@ -238,7 +239,11 @@ pub struct TemplateVars<'a> {
     pub recipient: &'a str,
     pub issuer: &'a str,
     pub sender: &'a str,
+    /// The From address, for "if you did not expect this mail, tell …".
+    pub sender_address: &'a str,
+    /// The absolute expiry time in UTC (`2026-11-25 10:49 UTC`).
     pub expires: &'a str,
+    /// The validity as a duration (`24 hours`).
     pub valid_for: &'a str,
     pub qr_cid: &'a str,
     pub qr_size: u32,
@@ -255,6 +260,7 @@ impl TemplateVars<'_> {
         m.insert("recipient", Value::from(self.recipient));
         m.insert("issuer", Value::from(self.issuer));
         m.insert("sender", Value::from(self.sender));
+        m.insert("sender_address", Value::from(self.sender_address));
         m.insert("expires", Value::from(self.expires));
         m.insert("valid_for", Value::from(self.valid_for));
         m.insert("qr_cid", Value::from(self.qr_cid));
@@ -306,6 +312,7 @@ mod tests {
             recipient: "a@example.org",
             issuer: "Example",
             sender: "Admin",
+            sender_address: "admin@example.org",
             expires: "2026-01-01 00:00 UTC",
             valid_for: "24 hours",
             qr_cid: "qr.1@example.org",

@@ -1,6 +1,6 @@
 //! Sending over real TLS to the in-process server, checking what it received.
 
-use crate::support::{self, Ca, Env, Mode, SMTP_USER, Typed, decode_mail, server};
+use crate::support::{self, Ca, Decoded, Env, Mode, SMTP_USER, Typed, decode_mail, server};
 
 fn send_and_receive(
     mode: Mode,
@@ -31,9 +31,91 @@ fn send_and_receive(
     (env, received, r.stdout())
 }
 
+/// The HTML without its tags, whitespace runs squashed: what a reader sees.
+fn visible_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `2026-11-25 10:49 UTC` for `unix` seconds.
+fn utc_minute(unix: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    format!("{} {} UTC", &s[..10], &s[11..16])
+}
+
+/// What both mails must say in both parts, and what their HTML must not hold: the expiry as a
+/// duration and as a UTC time, the account, the issuer, whom to tell about an unexpected mail,
+/// and security advice; an HTML part that loads nothing from outside the mail.
+fn assert_mail_facts(mail: &Decoded, sent_at: std::ops::RangeInclusive<u64>) {
+    let html = visible_text(&mail.html);
+    let text = mail.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // The expiry, 24 hours after sending (the minute may have turned during the send).
+    let expires: Vec<String> = [*sent_at.start(), *sent_at.end()]
+        .iter()
+        .map(|t| utc_minute(t + 86400))
+        .collect();
+    for (part, body) in [("text", &text), ("html", &html)] {
+        assert!(body.contains("within 24 hours"), "{part}: {body}");
+        assert!(
+            expires.iter().any(|e| body.contains(e.as_str())),
+            "{part} lacks the expiry {expires:?}: {body}"
+        );
+        assert!(body.contains("Account"), "{part}: {body}");
+        assert!(body.contains("alice@example.org"), "{part}: {body}");
+        assert!(body.contains("Example"), "{part}: {body}");
+        assert!(
+            body.contains("Did not expect this mail?")
+                && body.contains("Tell Example Admin at admin@example.org"),
+            "{part}: {body}"
+        );
+        assert!(
+            body.contains("Never share") || body.contains("never share"),
+            "{part}: {body}"
+        );
+        assert!(body.contains("delete this mail"), "{part}: {body}");
+    }
+    // Nothing the client would fetch, and nothing Gmail strips.
+    let lower = mail.html.to_ascii_lowercase();
+    for banned in ["data:", "http://", "https://", "<link", "@import", "url("] {
+        assert!(!lower.contains(banned), "HTML holds {banned}");
+    }
+    for attr in ["src=\"", "href=\""] {
+        for (at, _) in lower.match_indices(attr) {
+            let value = &lower[at + attr.len()..];
+            assert!(
+                value.starts_with("cid:") || value.starts_with("mailto:"),
+                "{attr}{}",
+                &value[..value.len().min(40)]
+            );
+        }
+    }
+    // Dark mode declared; the image says what it is when blocked; one image, at a fixed size.
+    assert!(lower.contains("<meta name=\"color-scheme\" content=\"light dark\">"));
+    assert_eq!(lower.matches("<img ").count(), 1);
+    let img = &mail.html[mail.html.find("<img ").unwrap()..];
+    let img = &img[..img.find('>').unwrap()];
+    assert!(img.contains("alt=\"QR code "), "{img}");
+    assert!(
+        img.contains("width=\"") && img.contains("height=\""),
+        "{img}"
+    );
+}
+
 #[test]
 fn otp_over_implicit_tls() {
+    let before = support::now();
     let (env, received, stdout) = send_and_receive(Mode::Tls, "tls", "--otp");
+    let after = support::now();
     assert!(
         stdout.starts_with("sent the TOTP enrolment to alice@example.org via localhost:"),
         "{stdout}"
@@ -66,6 +148,25 @@ fn otp_over_implicit_tls() {
         .collect();
     assert!(mail.text.contains(&grouped.join(" ")), "{}", mail.text);
     assert!(mail.png.len() < 2560, "PNG is {} bytes", mail.png.len());
+    // So does the HTML, every group in an element that never breaks it.
+    assert!(
+        visible_text(&mail.html).contains(&grouped.join(" ")),
+        "{}",
+        mail.html
+    );
+    for pair in grouped.chunks(2) {
+        let span = format!(
+            "<span style=\"white-space: nowrap;\">{}</span>",
+            pair.join(" ")
+        );
+        assert!(mail.html.contains(&span), "{span} in {}", mail.html);
+    }
+    assert_mail_facts(&mail, before..=after);
+    for part in [mail.text.as_str(), &visible_text(&mail.html)] {
+        assert!(part.contains("Set up two-step verification"), "{part}");
+        assert!(part.contains("6-digit code"), "{part}");
+        assert!(part.contains("every 30 seconds"), "{part}");
+    }
 
     // The code computed here from the decoded secret verifies.
     let code = support::totp(&secret, support::now());
@@ -75,7 +176,9 @@ fn otp_over_implicit_tls() {
 
 #[test]
 fn key_over_starttls() {
+    let before = support::now();
     let (env, received, stdout) = send_and_receive(Mode::StartTls, "starttls", "--key");
+    let after = support::now();
     assert!(
         stdout.starts_with("sent the one-time key to alice@example.org via localhost:"),
         "{stdout}"
@@ -102,6 +205,27 @@ fn key_over_starttls() {
             .all(|c| c == '-' || "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(c))
     );
     assert_eq!(check, support::crockford_check(data).to_string());
+    // The HTML shows the key whole, each group unbreakable; both parts say how to reply and
+    // what the QR code holds, and no longer that spaces and dashes do not matter.
+    assert!(visible_text(&mail.html).contains(&key), "{}", mail.html);
+    let (first, _) = key.split_once('-').unwrap();
+    assert!(
+        mail.html.contains(&format!(
+            "<span style=\"white-space: nowrap;\">{first}-</span>"
+        )),
+        "{}",
+        mail.html
+    );
+    assert_mail_facts(&mail, before..=after);
+    for part in [mail.text.as_str(), &visible_text(&mail.html)] {
+        assert!(part.contains("Your one-time key") || part.contains("your one-time key"));
+        assert!(
+            part.contains("Reply to this mail with the key as shown, on its own line."),
+            "{part}"
+        );
+        assert!(part.contains("holds the same key as plain text"), "{part}");
+        assert!(!part.contains("do not matter"), "{part}");
+    }
     // Typed back in lower case without dashes, it still verifies.
     let typed = key.replace('-', " ").to_lowercase();
     env.run(&["reply", "--to", "alice@example.org", "--code", &typed])
