@@ -47,7 +47,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<
     if let Some(file) = args.message {
         let raw = read_message(&file)?;
         let original = original(settings);
-        let mut store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
+        let mut store = Store::open_existing(settings)?;
         let outcome = from_message(store.as_mut(), settings, &original, &raw);
         return finish(out, None, outcome);
     }
@@ -65,8 +65,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: ReplyArgs) -> Result<
         });
     }
     // No store: no code was ever issued, and none is created.
-    let Some(mut store) = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?
-    else {
+    let Some(mut store) = Store::open_existing(settings)? else {
         let none = Refusal::NoCode {
             recipient: to.address,
         };
@@ -375,7 +374,7 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path) -> Result<(), Error> {
     names.sort();
     fs::create_dir_all(&cur).map_err(|e| maildir_error(&cur, e))?;
     let original = original(settings);
-    let mut store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
+    let mut store = Store::open_existing(settings)?;
     let mut n = Tally::default();
     for name in names {
         let path = new.join(&name);

@@ -36,7 +36,7 @@ struct RevokedLine<'a> {
 
 fn revoke(settings: &Settings, out: Printer, args: RevokeArgs) -> Result<(), Error> {
     let to = Recipient::parse(&args.to, None)?;
-    let store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
+    let store = Store::open_existing(settings)?;
     let now = unix_now();
     // No store: nothing was ever issued (and nothing is created).
     let revoked = match store {
