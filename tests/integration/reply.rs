@@ -269,3 +269,14 @@ fn twenty_concurrent_replies_accept_a_key_exactly_once() {
     assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|&&c| c == 1).count(), 19, "{codes:?}");
 }
+
+// The same tests against PostgreSQL (those that do not open the SQLite file themselves).
+crate::support::postgres::on_postgres!(
+    totp_enrolment_confirms_then_keeps_verifying_and_refuses_replays,
+    json_reports_the_outcome,
+    wrong_codes_count_down_and_lock,
+    a_right_code_resets_the_count,
+    key_is_single_use,
+    a_new_send_skips_a_live_code_unless_resend_then_supersedes_it,
+    twenty_concurrent_replies_accept_a_key_exactly_once,
+);
