@@ -13,6 +13,7 @@ mod fuzz_corpus;
 mod limits;
 mod operator;
 mod outbox;
+mod postgres;
 mod replies;
 mod reply;
 mod reply_table;

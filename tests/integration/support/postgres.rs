@@ -23,6 +23,9 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub port: u16,
     bin: PathBuf,
+    /// The CA that signed the server's certificate (for localhost), PEM: the server speaks TLS
+    /// to a client that asks (`sslmode=require`), plaintext to the others on loopback.
+    pub ca_pem: String,
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
@@ -134,21 +137,6 @@ impl Cluster {
     fn command(&self, tool: &str) -> Command {
         as_owner(&self.bin.join(tool))
     }
-
-    /// Stops and starts the server with extra `-c name=value` settings (for TLS).
-    pub fn restart_with(&self, settings: &str) {
-        let status = self
-            .command("pg_ctl")
-            .args(["-D"])
-            .arg(&self.dir)
-            .args(["-w", "-m", "fast", "-l"])
-            .arg(self.dir.join("log"))
-            .args(["-o", &server_options(&self.dir, self.port, settings)])
-            .arg("restart")
-            .status()
-            .unwrap();
-        assert!(status.success(), "pg_ctl restart failed");
-    }
 }
 
 fn is_root() -> bool {
@@ -168,11 +156,24 @@ fn as_owner(program: &Path) -> Command {
 }
 
 fn server_options(dir: &Path, port: u16, extra: &str) -> String {
+    let parent = dir.parent().unwrap_or(dir).display();
     format!(
         "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=400 {extra}",
+         -c full_page_writes=off -c max_connections=400 -c ssl=on \
+         -c ssl_cert_file={parent}/server.crt -c ssl_key_file={parent}/server.key {extra}",
         dir.display()
     )
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = super::base64(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 /// Finds the binaries, makes the cluster, starts it and arranges for it to stop when this
@@ -188,6 +189,16 @@ fn start() -> Result<Cluster, String> {
     std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
     let pwfile = parent.join("pw");
     std::fs::write(&pwfile, PASSWORD).map_err(|e| e.to_string())?;
+    let ca = super::Ca::new("securemail test database CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let crt: String = leaf.chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
+    std::fs::write(parent.join("server.crt"), crt).map_err(|e| e.to_string())?;
+    let key_file = parent.join("server.key");
+    std::fs::write(&key_file, pem("PRIVATE KEY", leaf.key.secret_der()))
+        .map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| e.to_string())?;
     if is_root() {
         let owner = Command::new("chown")
             .args(["-R", "postgres:postgres"])
@@ -216,7 +227,12 @@ fn start() -> Result<Cluster, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
         .port();
-    let cluster = Cluster { dir, port, bin };
+    let cluster = Cluster {
+        dir,
+        port,
+        bin,
+        ca_pem: ca.pem(),
+    };
     let started = cluster
         .command("pg_ctl")
         .args(["-D"])
