@@ -72,11 +72,15 @@ pub fn run(
     let (_lock, main_store, interrupted) = if job.dry_run {
         (None, None, HashSet::new())
     } else {
-        let lock = SendLock::acquire(&job.settings.store_path)?;
-        let mut store =
-            Store::create_or_open(&job.settings.store_path, job.settings.store_lock_timeout)?;
+        // A PostgreSQL store holds its send lock itself; a SQLite one has a file beside it.
+        let lock = match job.settings.postgres {
+            None => Some(SendLock::acquire(&job.settings.store_path)?),
+            Some(_) => None,
+        };
+        let mut store = Store::create_or_open(job.settings)?;
+        store.lock_for_sending()?;
         let interrupted = store.fail_interrupted(crate::unix_now())?;
-        (Some(lock), Some(store), interrupted)
+        (lock, Some(store), interrupted)
     };
     let mut names: Vec<String> = interrupted.iter().cloned().collect();
     names.sort();

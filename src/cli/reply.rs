@@ -60,7 +60,7 @@ fn check(
     if let Some(file) = args.message {
         let raw = read_message(&file)?;
         let original = original(settings);
-        let mut store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
+        let mut store = Store::open_existing(settings)?;
         let seen = Seen {
             audit,
             ids: ReplyIds::read(&raw),
@@ -88,8 +88,7 @@ fn check(
         file: None,
     };
     // No store: no code was ever issued, and none is created.
-    let Some(mut store) = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?
-    else {
+    let Some(mut store) = Store::open_existing(settings)? else {
         let none = Refusal::NoCode {
             recipient: to.address,
         };
@@ -558,7 +557,7 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> 
     names.sort();
     fs::create_dir_all(&cur).map_err(|e| maildir_error(&cur, e))?;
     let original = original(settings);
-    let mut store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
+    let mut store = Store::open_existing(settings)?;
     let mut n = Tally::default();
     for name in names {
         let path = new.join(&name);

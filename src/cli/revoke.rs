@@ -49,7 +49,7 @@ fn withdraw(
     to: &Recipient,
     audit: &mut Audit,
 ) -> Result<(), Error> {
-    let store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
+    let store = Store::open_existing(settings)?;
     let now = unix_now();
     // No store: nothing was ever issued (and nothing is created).
     let revoked = match store {

@@ -103,9 +103,10 @@ fn status(settings: &Settings, out: Printer, args: StatusArgs) -> Result<(), Err
         .map(|t| Recipient::parse(t, None).map(|r| r.address))
         .transpose()?;
     // A read: no store means nothing was issued, and nothing is created.
-    let store = Store::open_existing(&settings.store_path, settings.store_lock_timeout)?;
-    let path = settings.store_path.display().to_string();
+    let store = Store::open_existing(settings)?;
+    let path = Store::describe(settings);
     let key_id = store.as_ref().map(Store::key_id);
+    let key_id = key_id.as_deref();
     out.emit(
         &StoreLine {
             path: &path,

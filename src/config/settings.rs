@@ -107,6 +107,22 @@ impl Default for LimitsPolicy {
     }
 }
 
+/// `[store] url`, checked: the shared PostgreSQL store (see `crate::store::pg`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// `postgres://user@host:port/db` as written; it never holds a password (refused).
+    pub url: String,
+    /// `None`: no password is sent (peer or certificate authentication).
+    pub password: Option<PasswordSource>,
+    /// Trusted besides the system roots for the database's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Whether the connection uses (verified) TLS. Only a Unix socket or a loopback host may go
+    /// without, and only when the URL does not ask for `sslmode=require`.
+    pub tls: bool,
+    /// The sealing key; every host sharing the database needs a copy of the same file.
+    pub key_file: PathBuf,
+}
+
 /// `[dkim]`, checked.
 #[derive(Debug, Clone)]
 pub struct DkimSettings {
@@ -139,7 +155,10 @@ pub struct Settings {
     pub sender: SenderSettings,
     pub delivery: Delivery,
     pub outbox_dir: PathBuf,
+    /// The SQLite database (`[store] path`), unless `postgres` is set.
     pub store_path: PathBuf,
+    /// `[store] url`: the shared PostgreSQL store instead of `store_path`.
+    pub postgres: Option<PostgresSettings>,
     /// How long to wait for another process's lock on the store.
     pub store_lock_timeout: Duration,
     /// `[templates] dir`: files here replace the built-in templates one by one.

@@ -80,7 +80,7 @@ pub fn parse_with_data_dir(
     data_dir: Option<&Path>,
 ) -> Result<Settings, ConfigError> {
     let r = Reporter { file: path, source };
-    let raw: RawConfig = toml::from_str(source).map_err(|e| r.toml_error(&e))?;
+    let mut raw: RawConfig = toml::from_str(source).map_err(|e| r.toml_error(&e))?;
     let base = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -105,6 +105,7 @@ pub fn parse_with_data_dir(
         (v, _) => path_value(&r, v, key, name).map(|p| resolve(&p)),
     };
     let outbox_dir = data_path(raw.outbox.dir, "[outbox] dir", "outbox")?;
+    let postgres = check_postgres(&r, &mut raw.store, &resolve, data_dir)?;
     let store_path = data_path(raw.store.path, "[store] path", "securemail.db")?;
     let store_lock_timeout = match raw.store.lock_timeout {
         None => DEFAULT_LOCK_TIMEOUT,
@@ -162,6 +163,7 @@ pub fn parse_with_data_dir(
         delivery,
         outbox_dir,
         store_path,
+        postgres,
         store_lock_timeout,
         templates_dir,
         otp,
@@ -815,6 +817,200 @@ fn duration(
             hint,
         )),
     }
+}
+
+/// `[store] url` and the settings that only a PostgreSQL store has. `path` and `url` exclude
+/// each other; the PostgreSQL-only keys need `url`.
+fn check_postgres(
+    r: &Reporter<'_>,
+    store: &mut RawStore,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    data_dir: Option<&Path>,
+) -> Result<Option<PostgresSettings>, ConfigError> {
+    let Some(url) = store.url.take() else {
+        let only_pg = [
+            (&store.password_env, "password_env"),
+            (&store.password_command, "password_command"),
+            (&store.ca_file, "ca_file"),
+            (&store.key_file, "key_file"),
+        ];
+        if let Some((v, key)) = only_pg.iter().find_map(|(v, k)| v.as_ref().map(|v| (v, k))) {
+            return Err(r.at(
+                v,
+                format!("[store] {key} is set but [store] url is not"),
+                "it applies to a PostgreSQL store only: add url = \"postgres://user@host/db\", or remove it",
+            ));
+        }
+        return Ok(None);
+    };
+    if let Some(path) = &store.path {
+        return Err(r.at(
+            path,
+            "[store] sets both path (SQLite) and url (PostgreSQL)".into(),
+            "keep one: path for a store on this machine, url for one shared by several hosts",
+        ));
+    }
+    let target = check_postgres_url(r, &url)?;
+    let password = match (store.password_env.take(), store.password_command.take()) {
+        (Some(_), Some(cmd)) => {
+            return Err(r.at(
+                &cmd,
+                "both [store] password_env and password_command are set".into(),
+                "keep one of them: securemail would not know which to trust",
+            ));
+        }
+        (Some(env), None) => {
+            let var = env.get_ref().clone();
+            if var.is_empty() || var.contains(['=', '\0']) {
+                return Err(r.at(
+                    &env,
+                    format!("[store] password_env = {var:?} is not an environment variable name"),
+                    "name the variable that holds the password, e.g. password_env = \"SECUREMAIL_DB_PASSWORD\"",
+                ));
+            }
+            Some(PasswordSource::Env(var))
+        }
+        (None, Some(cmd)) if cmd.get_ref().trim().is_empty() => {
+            return Err(r.at(
+                &cmd,
+                "[store] password_command is empty".into(),
+                "give a command that prints the password, e.g. \"pass show db/securemail\"",
+            ));
+        }
+        (None, Some(cmd)) => Some(PasswordSource::Command(cmd.get_ref().clone())),
+        (None, None) => None,
+    };
+    let ca_file = store
+        .ca_file
+        .take()
+        .map(|f| {
+            if !target.tls {
+                return Err(r.at(
+                    &f,
+                    "[store] ca_file is set but the connection to the database does not use TLS".into(),
+                    "add ?sslmode=require to [store] url to use TLS to a local server, or remove ca_file",
+                ));
+            }
+            path_value(r, Some(f), "[store] ca_file", "").map(|p| resolve(&p))
+        })
+        .transpose()?;
+    // Unset: in the data directory if there is one, else beside the file.
+    let key_file = match (store.key_file.take(), data_dir) {
+        (None, Some(d)) => d.join("securemail.key"),
+        (v, _) => resolve(&path_value(r, v, "[store] key_file", "securemail.key")?),
+    };
+    Ok(Some(PostgresSettings {
+        url: url.into_inner(),
+        password,
+        ca_file,
+        tls: target.tls,
+        key_file,
+    }))
+}
+
+/// What [`check_postgres_url`] learnt from the URL.
+struct PostgresTarget {
+    tls: bool,
+}
+
+/// A `postgres://` URL with one host, a user and no password. TLS is required unless the host
+/// is a Unix socket directory or a loopback address; there it is used when the URL says
+/// `sslmode=require`. `sslmode=prefer` (silently plaintext when the server has no TLS) is refused.
+#[cfg(feature = "postgres")]
+fn check_postgres_url(
+    r: &Reporter<'_>,
+    url: &Spanned<String>,
+) -> Result<PostgresTarget, ConfigError> {
+    use postgres::config::Host;
+    let text = url.get_ref();
+    let bad = |what: String, hint: &str| Err(r.at(url, what, hint));
+    if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+        return bad(
+            format!("[store] url = {text:?} is not a postgres:// URL"),
+            "write url = \"postgres://securemail@db.example.org:5432/securemail\"",
+        );
+    }
+    let config: postgres::Config = match text.parse() {
+        Ok(c) => c,
+        Err(e) => {
+            return bad(
+                format!("[store] url is not a valid PostgreSQL URL: {e}"),
+                "write url = \"postgres://securemail@db.example.org:5432/securemail\"",
+            );
+        }
+    };
+    if config.get_password().is_some() {
+        // The text is not repeated: it holds a password.
+        return bad(
+            "[store] url contains a password".into(),
+            "remove it from the URL (config files get copied and shown) and set [store] \
+             password_env or password_command instead",
+        );
+    }
+    if config.get_user().is_none() {
+        return bad(
+            format!("[store] url = {text:?} names no database user"),
+            "write the user before the host: postgres://securemail@host/db",
+        );
+    }
+    let local = match config.get_hosts() {
+        [Host::Tcp(host)] => {
+            host == "localhost"
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        [Host::Unix(_)] => true,
+        _ => {
+            return bad(
+                format!("[store] url = {text:?} does not name exactly one host"),
+                "name the one database server: postgres://user@host:5432/db",
+            );
+        }
+    };
+    let unix = matches!(config.get_hosts(), [Host::Unix(_)]);
+    let query = text.split_once('?').map_or("", |(_, q)| q);
+    let sslmode = query.split('&').find_map(|kv| kv.strip_prefix("sslmode="));
+    let tls = match sslmode {
+        None => !local,
+        Some("require") if unix => {
+            return bad(
+                "[store] url asks for TLS (sslmode=require) over a Unix socket".into(),
+                "PostgreSQL has no TLS on Unix sockets; remove sslmode, or connect over TCP",
+            );
+        }
+        Some("require") => true,
+        Some("disable") if local => false,
+        Some("disable") => {
+            return bad(
+                format!(
+                    "[store] url turns TLS off (sslmode=disable) to the remote host in {text:?}"
+                ),
+                "securemail talks to a database on another machine over verified TLS only; remove sslmode=disable",
+            );
+        }
+        Some(other) => {
+            return bad(
+                format!("[store] url has sslmode={other}, which securemail does not use"),
+                "remove sslmode: TLS with certificate and host-name verification is required for \
+                 a remote host (sslmode=require turns it on for a local one)",
+            );
+        }
+    };
+    Ok(PostgresTarget { tls })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn check_postgres_url(
+    r: &Reporter<'_>,
+    url: &Spanned<String>,
+) -> Result<PostgresTarget, ConfigError> {
+    Err(r.at(
+        url,
+        "[store] url selects PostgreSQL, but this securemail was built without it".into(),
+        "build securemail with the default features (cargo feature \"postgres\"), or use [store] path",
+    ))
 }
 
 fn path_value(

@@ -1,6 +1,6 @@
 //! The SQLite store: one row per issued code, in a WAL database.
 //!
-//! Verification happens inside [`Store::with_current`]: a `BEGIN IMMEDIATE` transaction takes the
+//! Verification happens inside [`SqliteStore::with_current`]: a `BEGIN IMMEDIATE` transaction takes the
 //! write lock before the row is read, so two `reply` processes racing on one code are serialised
 //! and only the first can accept it.
 
@@ -14,11 +14,10 @@ use rusqlite::{
 };
 
 use super::error::StoreError;
-use super::record::{Material, NewRecord, Record, State, Update};
+use super::record::{Material, NewRecord, Record, Update, parse_columns};
 use super::vault::{Vault, key_file_path};
 use crate::CodeKind;
 use crate::files;
-use crate::otp::{OtpAlgorithm, OtpParams};
 
 /// The schema this build writes. Older stores are migrated in place by [`MIGRATIONS`].
 const SCHEMA_VERSION: i64 = 3;
@@ -29,47 +28,22 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
     [SCHEMA_1_CODES, SCHEMA_2_META, SCHEMA_3_LIMITS];
 
 /// Version 1: one row per issued code.
-const SCHEMA_1_CODES: &str = "
-    CREATE TABLE IF NOT EXISTS codes (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
-        recipient  TEXT    NOT NULL,
-        kind       TEXT    NOT NULL CHECK (kind IN ('otp', 'key')),
-        created    INTEGER NOT NULL,
-        expires    INTEGER NOT NULL,
-        attempts   INTEGER NOT NULL DEFAULT 0,
-        state      TEXT    NOT NULL,
-        sealed     BLOB    NOT NULL,
-        last_step  INTEGER,
-        message_id TEXT,
-        otp_algorithm TEXT,
-        otp_digits    INTEGER,
-        otp_period    INTEGER,
-        updated    INTEGER NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS codes_by_recipient ON codes (recipient, id);";
+const SCHEMA_1_CODES: &str = include_str!("migrations/sqlite/001_codes.sql");
 
-/// Version 2: the id of the sealing key (filled in by [`Store::migrate`]: a store from schema 1
+/// Version 2: the id of the sealing key (filled in by [`SqliteStore::migrate`]: a store from schema 1
 /// records the key file beside it when it is migrated, `open_mode` having refused a missing one).
-const SCHEMA_2_META: &str =
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);";
+const SCHEMA_2_META: &str = include_str!("migrations/sqlite/002_meta.sql");
 
 /// Version 3, per-recipient limits (see [`crate::limits`]): when a throttled code may next be
 /// tried, and one row per wrong code, for the daily budget across all of a recipient's codes.
-const SCHEMA_3_LIMITS: &str = "
-    ALTER TABLE codes ADD COLUMN next_attempt INTEGER;
-    CREATE TABLE attempts (
-        id        INTEGER PRIMARY KEY,
-        recipient TEXT    NOT NULL,
-        at        INTEGER NOT NULL
-    );
-    CREATE INDEX attempts_by_recipient ON attempts (recipient, at);";
+const SCHEMA_3_LIMITS: &str = include_str!("migrations/sqlite/003_limits.sql");
 
 /// The columns [`row_to_record`] reads, in its order.
 const RECORD_COLUMNS: &str = "id, recipient, kind, created, expires, attempts, state, sealed, \
     last_step, message_id, otp_algorithm, otp_digits, otp_period, next_attempt";
 
 /// The SQLite store.
-pub struct Store {
+pub struct SqliteStore {
     conn: Connection,
     vault: Vault,
     at: Place,
@@ -91,24 +65,24 @@ impl Place {
     }
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("SqliteStore")
             .field("path", &self.at.path)
             .finish()
     }
 }
 
-impl Store {
-    /// [`Store::create_or_open`] with the default lock timeout.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::create_or_open(path, crate::config::DEFAULT_LOCK_TIMEOUT)
+impl SqliteStore {
+    /// [`SqliteStore::create_or_open`] with the default lock timeout.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::create_or_open(path, crate::config::DEFAULT_LOCK_TIMEOUT)
     }
 
     /// Opens the store for a command that issues codes, creating the database, its directory
     /// (0700) and its key file if this is the first code ever. Waits up to `lock_timeout`
     /// whenever another process holds the lock.
-    pub fn create_or_open(path: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
+    pub fn create_or_open(path: &Path, lock_timeout: Duration) -> Result<SqliteStore, StoreError> {
         let open_err = |e: std::io::Error| StoreError::Open {
             path: path.to_path_buf(),
             reason: crate::io_reason(&e),
@@ -121,7 +95,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(open_err(e)),
         }
-        Store::open_mode(path, lock_timeout, true)?.ok_or_else(|| StoreError::Open {
+        SqliteStore::open_mode(path, lock_timeout, true)?.ok_or_else(|| StoreError::Open {
             path: path.to_path_buf(),
             reason: "it vanished as it was created".into(),
         })
@@ -129,10 +103,13 @@ impl Store {
 
     /// Opens the store for a command that reads or checks codes: `None` if no code was ever
     /// issued (no database, or an empty one without a key file). Creates no file or directory.
-    pub fn open_existing(path: &Path, lock_timeout: Duration) -> Result<Option<Store>, StoreError> {
+    pub fn open_existing(
+        path: &Path,
+        lock_timeout: Duration,
+    ) -> Result<Option<SqliteStore>, StoreError> {
         match std::fs::symlink_metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            _ => Store::open_mode(path, lock_timeout, false),
+            _ => SqliteStore::open_mode(path, lock_timeout, false),
         }
     }
 
@@ -142,7 +119,7 @@ impl Store {
         path: &Path,
         lock_timeout: Duration,
         create: bool,
-    ) -> Result<Option<Store>, StoreError> {
+    ) -> Result<Option<SqliteStore>, StoreError> {
         let open_err = |e: std::io::Error| StoreError::Open {
             path: path.to_path_buf(),
             reason: crate::io_reason(&e),
@@ -167,7 +144,7 @@ impl Store {
             None if create => Vault::create(path)?,
             None => return Ok(None),
         };
-        let mut store = Store { conn, vault, at };
+        let mut store = SqliteStore { conn, vault, at };
         store.migrate()?;
         // Read again after migrating: a store created by another process a moment ago may have
         // recorded its key first.
@@ -190,8 +167,8 @@ impl Store {
     /// Another connection to the same store, for another thread. Open these from one thread
     /// while this one is open: opening concurrently makes SQLite's WAL recovery race, and the
     /// losers sleep in the busy handler.
-    pub fn another(&self) -> Result<Store, StoreError> {
-        Ok(Store {
+    pub fn another(&self) -> Result<SqliteStore, StoreError> {
+        Ok(SqliteStore {
             conn: connect(&self.at)?,
             vault: self.vault.clone(),
             at: self.at.clone(),
@@ -268,7 +245,7 @@ impl Store {
         self.insert_sending_after(None, new, now)
     }
 
-    /// [`Store::insert_sending`], and, in the same transaction, [`Store::mark_delivered`] for
+    /// [`SqliteStore::insert_sending`], and, in the same transaction, [`SqliteStore::mark_delivered`] for
     /// `delivered`: one commit per mail in a batch instead of two, and never more than one
     /// `sending` record per connection.
     pub fn insert_sending_after(
@@ -357,7 +334,7 @@ impl Store {
         self.with_current_counted(recipient, now, |vault, record, _| decide(vault, record))
     }
 
-    /// [`Store::with_current`], also giving `decide` the times (ascending) of the recipient's
+    /// [`SqliteStore::with_current`], also giving `decide` the times (ascending) of the recipient's
     /// wrong codes in the last 24 hours, across all their codes. An update marked `wrong` adds
     /// one at `now`, in the same transaction.
     pub fn with_current_counted<T>(
@@ -455,7 +432,7 @@ impl Store {
         current_in(&self.conn, &self.at, recipient)
     }
 
-    /// Each recipient's current record (see [`Store::current`]), or just `recipient`'s.
+    /// Each recipient's current record (see [`SqliteStore::current`]), or just `recipient`'s.
     pub fn current_records(&self, recipient: Option<&str>) -> Result<Vec<Record>, StoreError> {
         self.query_records(
             "WHERE (?1 IS NULL OR recipient = ?1)
@@ -608,28 +585,10 @@ type RowResult = Result<Record, String>;
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
     let kind: String = row.get(2)?;
     let state: String = row.get(6)?;
-    let Some(kind) = CodeKind::parse(&kind) else {
-        return Ok(Err(format!("unknown kind {kind:?}")));
-    };
-    let Some(state) = State::parse(&state) else {
-        return Ok(Err(format!("unknown state {state:?}")));
-    };
-    let algorithm: Option<String> = row.get(10)?;
-    let digits: Option<i64> = row.get(11)?;
-    let period: Option<i64> = row.get(12)?;
-    let otp = match (kind, algorithm, digits, period) {
-        (CodeKind::Key, ..) => None,
-        (CodeKind::Otp, Some(a), Some(d), Some(p)) => {
-            match (OtpAlgorithm::parse(&a), u8::try_from(d), u64::try_from(p)) {
-                (Some(algorithm), Ok(digits @ 6..=8), Ok(period @ 1..)) => Some(OtpParams {
-                    algorithm,
-                    digits,
-                    period,
-                }),
-                _ => return Ok(Err(format!("bad TOTP parameters {a}/{d}/{p}"))),
-            }
-        }
-        (CodeKind::Otp, ..) => return Ok(Err("TOTP parameters missing".into())),
+    let otp_columns = (row.get(10)?, row.get(11)?, row.get(12)?);
+    let (kind, state, otp) = match parse_columns(&kind, &state, otp_columns) {
+        Ok(parsed) => parsed,
+        Err(reason) => return Ok(Err(reason)),
     };
     Ok(Ok(Record {
         id: row.get(0)?,
@@ -682,6 +641,7 @@ mod tests {
     use super::*;
     use crate::otp::{OtpAlgorithm, OtpParams};
     use crate::secret::Secret;
+    use crate::store::State;
     use crate::store::vault::key_file_path;
 
     /// A store path whose directory does not exist yet (the store creates it), in a temporary
@@ -695,7 +655,7 @@ mod tests {
     #[test]
     fn files_are_private_and_secrets_absent() {
         let (_t, db) = temp_db();
-        let mut s = Store::open(&db).unwrap();
+        let mut s = SqliteStore::open(&db).unwrap();
         let key = Secret::new("7KQ29XMD4HTP".to_string());
         let otp = Secret::new(b"SUPERSECRETBYTES1234".to_vec());
         let params = OtpParams {
@@ -740,7 +700,7 @@ mod tests {
     #[test]
     fn key_matches_only_its_key_and_recipient() {
         let (_t, db) = temp_db();
-        let mut s = Store::open(&db).unwrap();
+        let mut s = SqliteStore::open(&db).unwrap();
         let key = Secret::new("ABCDEFGHJK".to_string());
         let id = s
             .insert_sending(NewRecord {
@@ -763,7 +723,7 @@ mod tests {
     #[test]
     fn otp_secret_round_trips_and_is_bound_to_its_row() {
         let (_t, db) = temp_db();
-        let mut s = Store::open(&db).unwrap();
+        let mut s = SqliteStore::open(&db).unwrap();
         let secret = Secret::new(vec![7u8; 20]);
         let params = OtpParams {
             algorithm: OtpAlgorithm::Sha1,
@@ -792,7 +752,7 @@ mod tests {
     #[test]
     fn delivery_supersedes_older_live_codes() {
         let (_t, db) = temp_db();
-        let mut s = Store::open(&db).unwrap();
+        let mut s = SqliteStore::open(&db).unwrap();
         let k = Secret::new("ABCDEFGHJK".to_string());
         let a = s
             .insert_sending(NewRecord {
@@ -826,7 +786,7 @@ mod tests {
     #[test]
     fn failed_sends_never_become_current() {
         let (_t, db) = temp_db();
-        let mut s = Store::open(&db).unwrap();
+        let mut s = SqliteStore::open(&db).unwrap();
         let k = Secret::new("ABCDEFGHJK".to_string());
         let a = s
             .insert_sending(NewRecord {
@@ -862,7 +822,7 @@ mod tests {
         .unwrap();
         old.pragma_update(None, "user_version", 1).unwrap();
         drop(old);
-        let mut s = Store::open(&db).unwrap();
+        let mut s = SqliteStore::open(&db).unwrap();
         let rec = s.current("a@x.org").unwrap().unwrap();
         assert_eq!(
             (rec.attempts, rec.state, rec.next_attempt),
@@ -889,16 +849,19 @@ mod tests {
         assert_eq!(wrong, vec![50]);
         drop(s);
         // Opening again changes nothing.
-        assert_eq!(Store::open(&db).unwrap().records(None).unwrap().len(), 1);
+        assert_eq!(
+            SqliteStore::open(&db).unwrap().records(None).unwrap().len(),
+            1
+        );
     }
 
     #[test]
     fn open_key_file_is_refused() {
         let (_t, db) = temp_db();
-        drop(Store::open(&db).unwrap());
+        drop(SqliteStore::open(&db).unwrap());
         fs::set_permissions(key_file_path(&db), fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(
-            Store::open(&db),
+            SqliteStore::open(&db),
             Err(StoreError::KeyFileOpen { mode: 0o644, .. })
         ));
     }

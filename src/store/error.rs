@@ -43,6 +43,21 @@ pub enum StoreError {
     Unseal { path: PathBuf },
     #[error(transparent)]
     Random(#[from] RandomError),
+    #[error("cannot reach the store {store}: {reason}")]
+    Unreachable { store: String, reason: String },
+    #[error("the TLS connection to the store {store} failed: {reason}")]
+    DatabaseTls { store: String, reason: String },
+    #[error("the store {store} refused the login: {reason}")]
+    Login { store: String, reason: String },
+    #[error("cannot get the password of the store {store}: {reason}")]
+    Password {
+        store: String,
+        reason: String,
+        hint: Option<String>,
+        code: u8,
+    },
+    #[error("store error in {store}: {reason}")]
+    Postgres { store: String, reason: String },
 }
 
 impl StoreError {
@@ -54,6 +69,10 @@ impl StoreError {
             | StoreError::KeyMissing { .. }
             | StoreError::KeyMismatch { .. } => exit::CONFIG,
             StoreError::Random(_) => exit::SOFTWARE,
+            StoreError::Unreachable { .. } => exit::TEMPFAIL,
+            StoreError::DatabaseTls { .. } => exit::NOPERM,
+            StoreError::Login { .. } => exit::CONFIG,
+            StoreError::Password { code, .. } => *code,
             _ => exit::IOERR,
         }
     }
@@ -83,6 +102,11 @@ impl StoreError {
             ),
             StoreError::Unseal { .. } => "restore the key file that belongs to this database".into(),
             StoreError::Random(_) => return None,
+            StoreError::Unreachable { .. } => "check [store] url, that the database server runs and that this host may connect to it".into(),
+            StoreError::DatabaseTls { .. } => "the database's certificate must be valid for the host in [store] url and signed by a trusted CA (add it with [store] ca_file)".into(),
+            StoreError::Login { .. } => "check the user in [store] url and [store] password_env / password_command; the server's pg_hba.conf must let this host in".into(),
+            StoreError::Password { hint, .. } => return hint.clone(),
+            StoreError::Postgres { .. } => return None,
         })
     }
 }

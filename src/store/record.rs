@@ -1,7 +1,7 @@
 //! What the store holds about one issued code, independent of how it is stored.
 
 use crate::CodeKind;
-use crate::otp::OtpParams;
+use crate::otp::{OtpAlgorithm, OtpParams};
 use crate::secret::Secret;
 
 /// Where a record stands.
@@ -122,4 +122,34 @@ pub enum Material<'a> {
     Otp(&'a Secret<Vec<u8>>, OtpParams),
     /// The canonical key (only its MAC is stored).
     Key(&'a Secret<String>),
+}
+
+/// A record's kind, state and TOTP parameters (algorithm, digits, period) as a database stores
+/// them, checked; the error says what is wrong with a row.
+pub(crate) fn parse_columns(
+    kind: &str,
+    state: &str,
+    otp: (Option<String>, Option<i64>, Option<i64>),
+) -> Result<(CodeKind, State, Option<OtpParams>), String> {
+    let Some(kind) = CodeKind::parse(kind) else {
+        return Err(format!("unknown kind {kind:?}"));
+    };
+    let Some(state) = State::parse(state) else {
+        return Err(format!("unknown state {state:?}"));
+    };
+    let otp = match (kind, otp) {
+        (CodeKind::Key, _) => None,
+        (CodeKind::Otp, (Some(a), Some(d), Some(p))) => {
+            match (OtpAlgorithm::parse(&a), u8::try_from(d), u64::try_from(p)) {
+                (Some(algorithm), Ok(digits @ 6..=8), Ok(period @ 1..)) => Some(OtpParams {
+                    algorithm,
+                    digits,
+                    period,
+                }),
+                _ => return Err(format!("bad TOTP parameters {a}/{d}/{p}")),
+            }
+        }
+        (CodeKind::Otp, _) => return Err("TOTP parameters missing".into()),
+    };
+    Ok((kind, state, otp))
 }

@@ -61,13 +61,22 @@ fn cipher(key: &Secret<[u8; 32]>) -> XChaCha20Poly1305 {
 impl Vault {
     /// Reads the key file beside `db`; `None` if there is none. Only [`Vault::create`] makes one.
     pub fn load(db: &Path) -> Result<Option<Vault>, StoreError> {
-        Ok(read_key(&key_file_path(db))?.map(|master| Vault::from_master(db, &master)))
+        Vault::load_from(&key_file_path(db), db)
+    }
+
+    /// Reads the key file `key` of the store named `db` in errors; `None` if there is none.
+    pub fn load_from(key: &Path, db: &Path) -> Result<Option<Vault>, StoreError> {
+        Ok(read_key(key)?.map(|master| Vault::from_master(db, &master)))
     }
 
     /// Creates the key file beside `db` (0600, atomically), or reads the one another process
     /// created a moment before. Only for a store with nothing sealed yet.
     pub fn create(db: &Path) -> Result<Vault, StoreError> {
-        let path = key_file_path(db);
+        Vault::create_at(key_file_path(db), db)
+    }
+
+    /// [`Vault::create`] with the key file at `path`.
+    pub fn create_at(path: PathBuf, db: &Path) -> Result<Vault, StoreError> {
         create_key(&path)?;
         match read_key(&path)? {
             Some(master) => Ok(Vault::from_master(db, &master)),

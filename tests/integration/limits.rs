@@ -388,3 +388,10 @@ fn resends_never_refill_the_guess_budget() {
     drop(db);
     reply(&env, to, &key).expect(0);
 }
+
+// The same tests against PostgreSQL (those that do not open the SQLite file themselves).
+crate::support::postgres::on_postgres!(
+    forged_replies_throttle_a_verified_totp_but_never_lock_it,
+    a_plain_send_never_replaces_a_verified_locked_or_live_record,
+    resends_wait_for_the_cooldown,
+);

@@ -15,6 +15,7 @@ mod install;
 mod limits;
 mod operator;
 mod outbox;
+mod postgres;
 mod replies;
 mod reply;
 mod reply_table;

@@ -302,3 +302,14 @@ fn a_wrong_code_gets_the_hint_of_its_kind() {
          hint: check the code; a TOTP code changes every period, so use the one the app shows now\n"
     );
 }
+
+// The same tests against PostgreSQL (those that do not open the SQLite file themselves).
+crate::support::postgres::on_postgres!(
+    totp_enrolment_confirms_then_keeps_verifying_and_refuses_replays,
+    json_reports_the_outcome,
+    wrong_codes_count_down_and_lock,
+    a_right_code_resets_the_count,
+    key_is_single_use,
+    a_new_send_skips_a_live_code_unless_resend_then_supersedes_it,
+    twenty_concurrent_replies_accept_a_key_exactly_once,
+);

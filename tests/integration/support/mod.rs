@@ -6,6 +6,7 @@
 pub mod dkim;
 pub mod hostile;
 pub mod pki;
+pub mod postgres;
 pub mod server;
 pub mod tty;
 
@@ -27,6 +28,9 @@ pub const SMTP_PASS: &str = "correct horse";
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
+    /// The `[store]` table: SQLite beside the config, or the PostgreSQL database of the test
+    /// when it runs inside [`postgres::run`].
+    pub store: String,
 }
 
 impl Env {
@@ -42,10 +46,19 @@ impl Env {
         for f in ["otp.html", "otp.txt", "key.html", "key.txt"] {
             std::fs::copy(shipped.join(f), templates.join(f)).unwrap();
         }
-        let env = Env {
+        let (store, db_password) = match postgres::current() {
+            Some(db) => (db.store_toml(), postgres::PASSWORD),
+            None => ("path = \"../securemail.db\"\n".to_string(), ""),
+        };
+        let mut env = Env {
             dir,
             env: vec![("SECUREMAIL_TEST_PASSWORD".into(), SMTP_PASS.into())],
+            store,
         };
+        if !db_password.is_empty() {
+            env.env
+                .push((postgres::PASSWORD_ENV.into(), db_password.into()));
+        }
         env.write_config(extra);
         env
     }
@@ -79,8 +92,9 @@ impl Env {
     pub fn write_config(&self, extra: &str) {
         std::fs::create_dir_all(self.path("config")).unwrap();
         let text = format!(
-            "[sender]\nfrom = \"{FROM}\"\n\n[outbox]\ndir = \"../outbox\"\n\n[store]\npath = \"../securemail.db\"\n\n\
-             [templates]\ndir = \"../templates\"\n\n[otp]\nissuer = \"Example\"\n\n{extra}"
+            "[sender]\nfrom = \"{FROM}\"\n\n[outbox]\ndir = \"../outbox\"\n\n[store]\n{}\n\
+             [templates]\ndir = \"../templates\"\n\n[otp]\nissuer = \"Example\"\n\n{extra}",
+            self.store
         );
         std::fs::write(self.path("config/account.toml"), text).unwrap();
     }
@@ -434,6 +448,16 @@ pub fn otpauth_secret(uri: &str) -> Vec<u8> {
 
 /// Ends every throttling wait in the store, as the clock would (no test sleeps for the backoff).
 pub fn let_throttle_pass(env: &Env) {
+    if let Some(db) = postgres::current() {
+        db.admin()
+            .execute(
+                "UPDATE codes SET next_attempt = extract(epoch FROM now())::bigint - 1
+                 WHERE next_attempt IS NOT NULL",
+                &[],
+            )
+            .unwrap();
+        return;
+    }
     let db = rusqlite::Connection::open(env.path("securemail.db")).unwrap();
     db.execute(
         "UPDATE codes SET next_attempt = strftime('%s','now') - 1 WHERE next_attempt IS NOT NULL",

@@ -1,0 +1,703 @@
+//! The PostgreSQL store: the same records and rules as [`super::db`], in a database that several
+//! hosts share.
+//!
+//! SQLite serialises every writer on one file lock; here each transaction that reads a
+//! recipient's codes and then changes them first takes a transaction-scoped advisory lock on the
+//! recipient (`pg_advisory_xact_lock`), and reads the row `FOR UPDATE`. So N hosts replying at
+//! once with one code are serialised per recipient and only the first can accept it, and the
+//! per-recipient budgets are counted with nobody else writing them. The schema is applied from
+//! the versioned files in `migrations/postgres/` and recorded in `securemail_schema`; a database
+//! with a newer schema than this build knows is refused, never altered.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use postgres::config::SslMode;
+use postgres::error::SqlState;
+use postgres::{Client, GenericClient, NoTls, Row};
+
+use super::error::StoreError;
+use super::record::{Material, NewRecord, Record, Update, parse_columns};
+use super::vault::Vault;
+use crate::CodeKind;
+use crate::config::PostgresSettings;
+use crate::secret::Secret;
+
+/// The schema migrations, in order: `(version, name, SQL)`. Append new files; never edit one
+/// that has shipped.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "schema",
+    include_str!("migrations/postgres/001_schema.sql"),
+)];
+
+/// The newest schema this build knows.
+const SCHEMA_VERSION: i32 = 1;
+
+/// Advisory lock classes (the first key of the two-key form), all within this database.
+const LOCK_RECIPIENT: i32 = 1;
+const LOCK_MIGRATE: i32 = 2;
+const LOCK_SEND: i32 = 3;
+
+/// How long to wait for the server to answer a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The columns [`row_to_record`] reads, in its order.
+const RECORD_COLUMNS: &str = "id, recipient, kind, created, expires, attempts, state, sealed, \
+    last_step, message_id, otp_algorithm, otp_digits, otp_period, next_attempt";
+
+/// The recipient's current record: the newest that was delivered and not superseded.
+const CURRENT: &str = "WHERE recipient = $1 AND state NOT IN ('sending', 'failed', 'superseded')
+    ORDER BY id DESC LIMIT 1";
+
+/// How to reach the database, and how long to wait for a lock: what every error names.
+#[derive(Clone)]
+struct Place {
+    settings: PostgresSettings,
+    password: Option<Secret<String>>,
+    lock_timeout: Duration,
+}
+
+impl Place {
+    fn name(&self) -> String {
+        self.settings.url.clone()
+    }
+
+    fn err(&self, e: postgres::Error) -> StoreError {
+        let store = self.name();
+        if let Some(db) = e.as_db_error() {
+            let reason = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            return match *db.code() {
+                SqlState::LOCK_NOT_AVAILABLE | SqlState::QUERY_CANCELED => StoreError::Busy {
+                    path: PathBuf::from(store),
+                    waited: self.lock_timeout,
+                },
+                _ => StoreError::Postgres { store, reason },
+            };
+        }
+        if e.is_closed() {
+            return StoreError::Unreachable {
+                store,
+                reason: chain(&e),
+            };
+        }
+        StoreError::Postgres {
+            store,
+            reason: chain(&e),
+        }
+    }
+
+    fn corrupt(&self, reason: String) -> StoreError {
+        StoreError::Corrupt {
+            path: PathBuf::from(self.name()),
+            reason,
+        }
+    }
+}
+
+/// An error and its causes, `: `-separated (tokio-postgres puts the interesting part below).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        next = cause.source();
+    }
+    out
+}
+
+/// The rustls error somewhere in `e`'s causes, if the failure was TLS's.
+fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls.to_string());
+        }
+        next = cause.source();
+    }
+    None
+}
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    client: Client,
+    vault: Vault,
+    at: Place,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &self.at.settings.url)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Opens the store; with `create`, a database without securemail's tables gets them and,
+    /// when the key file is missing too, a new key. `None`: nothing was ever issued and
+    /// `create` is false. Mirrors [`super::db::SqliteStore`]'s custody rules: only a database
+    /// with no record and no recorded key id may get a new key.
+    pub fn open(
+        settings: &PostgresSettings,
+        lock_timeout: Duration,
+        password_timeout: Duration,
+        create: bool,
+    ) -> Result<Option<PgStore>, StoreError> {
+        let password = settings
+            .password
+            .as_ref()
+            .map(|source| store_password(settings, source, password_timeout))
+            .transpose()?;
+        let at = Place {
+            settings: settings.clone(),
+            password,
+            lock_timeout,
+        };
+        let mut client = connect(&at)?;
+        let (recorded, has_records) = custody(&mut client, &at)?;
+        let name = PathBuf::from(at.name());
+        let key = &settings.key_file;
+        let vault = match Vault::load_from(key, &name)? {
+            Some(v) => v,
+            None if recorded.is_some() || has_records => {
+                return Err(StoreError::KeyMissing {
+                    db: name,
+                    key: key.clone(),
+                    recorded,
+                });
+            }
+            None if create => {
+                crate::files::create_parent_dirs(key).map_err(|e| StoreError::KeyFile {
+                    path: key.clone(),
+                    reason: crate::io_reason(&e),
+                })?;
+                Vault::create_at(key.clone(), &name)?
+            }
+            None => return Ok(None),
+        };
+        let mut store = PgStore { client, vault, at };
+        store.migrate()?;
+        match custody(&mut store.client, &store.at)?.0 {
+            Some(id) if id == store.vault.id() => Ok(Some(store)),
+            recorded => Err(StoreError::KeyMismatch {
+                db: name,
+                key: key.clone(),
+                recorded: recorded.unwrap_or_else(|| "none".into()),
+                found: store.vault.id().to_string(),
+            }),
+        }
+    }
+
+    pub fn key_id(&self) -> &str {
+        self.vault.id()
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Another connection to the same database, for another thread.
+    pub fn another(&self) -> Result<PgStore, StoreError> {
+        Ok(PgStore {
+            client: connect(&self.at)?,
+            vault: self.vault.clone(),
+            at: self.at.clone(),
+        })
+    }
+
+    /// Holds the store's send lock for as long as this connection lives: one send run at a
+    /// time across all hosts, so that a record still `sending` at start-up means "in flight
+    /// when a run died". Waits for the run that holds it, saying so.
+    pub fn lock_for_sending(&mut self) -> Result<(), StoreError> {
+        let at = self.at.clone();
+        let got: bool = self
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1, 0)", &[&LOCK_SEND])
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| at.err(e))?;
+        if !got {
+            eprintln!(
+                "securemail: waiting for another securemail send to finish with {}",
+                at.name()
+            );
+            // Without the lock timeout: a batch may run for hours.
+            self.client
+                .batch_execute("SET lock_timeout = 0")
+                .and_then(|()| {
+                    self.client
+                        .execute("SELECT pg_advisory_lock($1, 0)", &[&LOCK_SEND])
+                })
+                .and_then(|_| {
+                    self.client
+                        .batch_execute(&lock_timeout_sql(at.lock_timeout))
+                })
+                .map_err(|e| at.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn schema_version(&mut self) -> Result<i32, StoreError> {
+        let at = self.at.clone();
+        read_version(&mut self.client).map_err(|e| at.err(e))
+    }
+
+    /// Applies the migrations this database lacks, all in one transaction under the migration
+    /// lock (another host may be doing the same), and records each.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let at = self.at.clone();
+        let newer = |found: i32| StoreError::Newer {
+            path: PathBuf::from(at.name()),
+            found: i64::from(found),
+        };
+        match self.schema_version()? {
+            v if v > SCHEMA_VERSION => return Err(newer(v)),
+            v if v == SCHEMA_VERSION => return Ok(()),
+            _ => {}
+        }
+        let key_id = self.vault.id().to_string();
+        let mut tx = self.client.transaction().map_err(|e| at.err(e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_MIGRATE])
+            .map_err(|e| at.err(e))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS securemail_schema (
+                 version INTEGER PRIMARY KEY,
+                 name    TEXT    NOT NULL,
+                 applied BIGINT  NOT NULL
+             )",
+        )
+        .map_err(|e| at.err(e))?;
+        let from = read_version(&mut tx).map_err(|e| at.err(e))?;
+        if from > SCHEMA_VERSION {
+            return Err(newer(from));
+        }
+        for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > from) {
+            tx.batch_execute(sql).map_err(|e| at.err(e))?;
+            tx.execute(
+                "INSERT INTO securemail_schema (version, name, applied) VALUES ($1, $2, $3)",
+                &[&version, &name, &crate::unix_now()],
+            )
+            .map_err(|e| at.err(e))?;
+        }
+        if from == 0 {
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('key_id', $1) ON CONFLICT (name) DO NOTHING",
+                &[&key_id],
+            )
+            .map_err(|e| at.err(e))?;
+        }
+        tx.commit().map_err(|e| at.err(e))
+    }
+
+    /// See [`super::db::SqliteStore::insert_sending_after`].
+    pub fn insert_sending_after(
+        &mut self,
+        delivered: Option<i64>,
+        new: NewRecord<'_>,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let NewRecord {
+            recipient,
+            material,
+            created,
+            expires,
+            message_id,
+        } = new;
+        let (kind, sealed, otp) = match material {
+            Material::Otp(s, p) => (
+                CodeKind::Otp,
+                self.vault.seal(recipient, created, s.expose())?,
+                Some(p),
+            ),
+            Material::Key(k) => (
+                CodeKind::Key,
+                self.vault.key_mac(recipient, k.expose()).to_vec(),
+                None,
+            ),
+        };
+        let at = self.at.clone();
+        let mut tx = self.client.transaction().map_err(|e| at.err(e))?;
+        if let Some(id) = delivered {
+            deliver_in(&mut tx, id, now).map_err(|e| at.err(e))?;
+        }
+        let row = tx
+            .query_one(
+                "INSERT INTO codes (recipient, kind, created, expires, attempts, state, sealed,
+                                    message_id, otp_algorithm, otp_digits, otp_period, updated)
+                 VALUES ($1, $2, $3, $4, 0, 'sending', $5, $6, $7, $8, $9, $3)
+                 RETURNING id",
+                &[
+                    &recipient,
+                    &kind.as_str(),
+                    &created,
+                    &expires,
+                    &sealed,
+                    &message_id,
+                    &otp.map(|p| p.algorithm.as_str()),
+                    &otp.map(|p| i32::from(p.digits)),
+                    &otp.map(|p| i64::try_from(p.period).unwrap_or(i64::MAX)),
+                ],
+            )
+            .map_err(|e| at.err(e))?;
+        let id: i64 = row.try_get(0).map_err(|e| at.err(e))?;
+        tx.commit().map_err(|e| at.err(e))?;
+        Ok(id)
+    }
+
+    pub fn mark_delivered(&mut self, id: i64, now: i64) -> Result<(), StoreError> {
+        let at = self.at.clone();
+        let mut tx = self.client.transaction().map_err(|e| at.err(e))?;
+        deliver_in(&mut tx, id, now).map_err(|e| at.err(e))?;
+        tx.commit().map_err(|e| at.err(e))
+    }
+
+    pub fn mark_failed(&mut self, id: i64, now: i64) -> Result<(), StoreError> {
+        let at = self.at.clone();
+        self.client
+            .execute(
+                "UPDATE codes SET state = 'failed', updated = $2 WHERE id = $1 AND state = 'sending'",
+                &[&id, &now],
+            )
+            .map_err(|e| at.err(e))?;
+        Ok(())
+    }
+
+    /// See [`super::db::SqliteStore::with_current_counted`]: here the transaction holds the
+    /// recipient's advisory lock and the current row `FOR UPDATE`.
+    pub fn with_current_counted<T>(
+        &mut self,
+        recipient: &str,
+        now: i64,
+        decide: impl FnOnce(&Vault, Option<&Record>, &[i64]) -> Result<(Option<Update>, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let at = self.at.clone();
+        let mut tx = self.client.transaction().map_err(|e| at.err(e))?;
+        lock_recipient(&mut tx, recipient).map_err(|e| at.err(e))?;
+        let record = tx
+            .query_opt(
+                &format!("SELECT {RECORD_COLUMNS} FROM codes {CURRENT} FOR UPDATE"),
+                &[&recipient],
+            )
+            .map_err(|e| at.err(e))?
+            .map(|row| row_to_record(&at, &row))
+            .transpose()?;
+        let since = now - crate::limits::DAY;
+        let wrong: Vec<i64> = tx
+            .query(
+                "SELECT at FROM attempts WHERE recipient = $1 AND at > $2 ORDER BY at",
+                &[&recipient, &since],
+            )
+            .and_then(|rows| rows.iter().map(|r| r.try_get::<_, i64>(0)).collect())
+            .map_err(|e| at.err(e))?;
+        let (update, out) = decide(&self.vault, record.as_ref(), &wrong)?;
+        if let (Some(u), Some(r)) = (update, record.as_ref()) {
+            let attempts = i32::try_from(u.attempts).unwrap_or(i32::MAX);
+            tx.execute(
+                "UPDATE codes SET attempts = $2, state = $3, last_step = $4, next_attempt = $5,
+                                  updated = $6
+                 WHERE id = $1",
+                &[
+                    &r.id,
+                    &attempts,
+                    &u.state.as_str(),
+                    &u.last_step,
+                    &u.next_attempt,
+                    &now,
+                ],
+            )
+            .map_err(|e| at.err(e))?;
+            if u.wrong {
+                tx.execute(
+                    "DELETE FROM attempts WHERE recipient = $1 AND at <= $2",
+                    &[&recipient, &since],
+                )
+                .and_then(|_| {
+                    tx.execute(
+                        "INSERT INTO attempts (recipient, at) VALUES ($1, $2)",
+                        &[&recipient, &now],
+                    )
+                })
+                .map_err(|e| at.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| at.err(e))?;
+        Ok(out)
+    }
+
+    pub fn issued_since(&mut self, recipient: &str, since: i64) -> Result<Vec<i64>, StoreError> {
+        let at = self.at.clone();
+        self.client
+            .query(
+                "SELECT created FROM codes
+                 WHERE recipient = $1 AND created > $2 AND state <> 'failed' ORDER BY created",
+                &[&recipient, &since],
+            )
+            .and_then(|rows| rows.iter().map(|r| r.try_get::<_, i64>(0)).collect())
+            .map_err(|e| at.err(e))
+    }
+
+    /// See [`super::db::SqliteStore::fail_interrupted`]; the send lock
+    /// ([`PgStore::lock_for_sending`]) must be held.
+    pub fn fail_interrupted(&mut self, now: i64) -> Result<HashSet<String>, StoreError> {
+        let at = self.at.clone();
+        self.client
+            .query(
+                "UPDATE codes SET state = 'failed', updated = $1 WHERE state = 'sending'
+                 RETURNING recipient",
+                &[&now],
+            )
+            .and_then(|rows| rows.iter().map(|r| r.try_get::<_, String>(0)).collect())
+            .map_err(|e| at.err(e))
+    }
+
+    pub fn current(&mut self, recipient: &str) -> Result<Option<Record>, StoreError> {
+        let at = self.at.clone();
+        self.client
+            .query_opt(
+                &format!("SELECT {RECORD_COLUMNS} FROM codes {CURRENT}"),
+                &[&recipient],
+            )
+            .map_err(|e| at.err(e))?
+            .map(|row| row_to_record(&at, &row))
+            .transpose()
+    }
+
+    pub fn current_records(&mut self, recipient: Option<&str>) -> Result<Vec<Record>, StoreError> {
+        self.query_records(
+            "WHERE ($1::text IS NULL OR recipient = $1)
+               AND id = (SELECT max(id) FROM codes
+                         WHERE recipient = c.recipient
+                           AND state NOT IN ('sending', 'failed', 'superseded'))
+             ORDER BY recipient",
+            recipient,
+        )
+    }
+
+    pub fn records(&mut self, recipient: Option<&str>) -> Result<Vec<Record>, StoreError> {
+        self.query_records(
+            "WHERE ($1::text IS NULL OR recipient = $1) ORDER BY id",
+            recipient,
+        )
+    }
+
+    fn query_records(
+        &mut self,
+        filter: &str,
+        recipient: Option<&str>,
+    ) -> Result<Vec<Record>, StoreError> {
+        let at = self.at.clone();
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM codes c {filter}");
+        let rows = self
+            .client
+            .query(&sql, &[&recipient])
+            .map_err(|e| at.err(e))?;
+        rows.iter().map(|row| row_to_record(&at, row)).collect()
+    }
+
+    /// The schema version, for `check`.
+    pub fn version(&mut self) -> Result<i64, StoreError> {
+        self.schema_version().map(i64::from)
+    }
+
+    /// The URL the store was opened with (never holding a password).
+    pub fn name(&self) -> String {
+        self.at.name()
+    }
+
+    /// Whether the connection is encrypted, for `check`.
+    pub fn uses_tls(&self) -> bool {
+        self.at.settings.tls
+    }
+}
+
+/// The store password from `[store] password_env` / `password_command`, with errors that name
+/// `[store]` (the shared password code speaks of `[smtp]`, its first user).
+fn store_password(
+    settings: &PostgresSettings,
+    source: &crate::config::PasswordSource,
+    timeout: Duration,
+) -> Result<Secret<String>, StoreError> {
+    crate::transport::password::password(source, &settings.url, timeout).map_err(|e| {
+        let fix = |s: String| s.replace("[smtp]", "[store]");
+        StoreError::Password {
+            store: settings.url.clone(),
+            reason: fix(e.to_string()),
+            hint: e.hint().map(fix),
+            code: e.exit_code(),
+        }
+    })
+}
+
+fn lock_timeout_sql(timeout: Duration) -> String {
+    format!("SET lock_timeout = {}", timeout.as_millis().max(1))
+}
+
+/// One connection, TLS-verified unless the settings allow plaintext (a local server only).
+fn connect(at: &Place) -> Result<Client, StoreError> {
+    let store = at.name();
+    let mut config: postgres::Config =
+        at.settings
+            .url
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Postgres {
+                store: store.clone(),
+                reason: e.to_string(),
+            })?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    config.application_name("securemail");
+    if let Some(p) = &at.password {
+        config.password(p.expose().as_bytes());
+    }
+    let connected =
+        if at.settings.tls {
+            config.ssl_mode(SslMode::Require);
+            let tls = crate::transport::tls::client_config(at.settings.ca_file.as_deref())
+                .map_err(|e| StoreError::DatabaseTls {
+                    store: store.clone(),
+                    reason: e.to_string(),
+                })?;
+            config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(
+                (*tls).clone(),
+            ))
+        } else {
+            config.ssl_mode(SslMode::Disable);
+            config.connect(NoTls)
+        };
+    let mut client = connected.map_err(|e| connect_error(&store, &e))?;
+    client
+        .batch_execute(&lock_timeout_sql(at.lock_timeout))
+        .map_err(|e| at.err(e))?;
+    Ok(client)
+}
+
+fn connect_error(store: &str, e: &postgres::Error) -> StoreError {
+    let store = store.to_string();
+    if let Some(reason) = tls_cause(e) {
+        return StoreError::DatabaseTls { store, reason };
+    }
+    if let Some(db) = e.as_db_error() {
+        let reason = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        return match db.code().code() {
+            c if c.starts_with("28") || c == "3D000" => StoreError::Login { store, reason },
+            _ => StoreError::Postgres { store, reason },
+        };
+    }
+    let reason = chain(e);
+    if reason.contains("password missing") {
+        return StoreError::Login { store, reason };
+    }
+    StoreError::Unreachable { store, reason }
+}
+
+/// The highest schema version recorded, 0 for a database without securemail's tables.
+fn read_version(client: &mut impl GenericClient) -> Result<i32, postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('securemail_schema') IS NOT NULL", &[])?
+        .try_get(0)?;
+    if !exists {
+        return Ok(0);
+    }
+    client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM securemail_schema",
+            &[],
+        )?
+        .try_get(0)
+}
+
+/// The key id the database records, and whether it holds any record. Only reads.
+fn custody(client: &mut Client, at: &Place) -> Result<(Option<String>, bool), StoreError> {
+    let mut read = || -> Result<(Option<String>, bool), postgres::Error> {
+        let tables: Row = client.query_one(
+            "SELECT to_regclass('meta') IS NOT NULL, to_regclass('codes') IS NOT NULL",
+            &[],
+        )?;
+        let recorded = if tables.try_get(0)? {
+            client
+                .query_opt("SELECT value FROM meta WHERE name = 'key_id'", &[])?
+                .map(|r| r.try_get(0))
+                .transpose()?
+        } else {
+            None
+        };
+        let has_records = tables.try_get(1)?
+            && client
+                .query_one("SELECT EXISTS (SELECT 1 FROM codes)", &[])?
+                .try_get(0)?;
+        Ok((recorded, has_records))
+    };
+    read().map_err(|e| at.err(e))
+}
+
+/// Serialises this transaction with every other one on `recipient`'s codes, on any host.
+fn lock_recipient(tx: &mut impl GenericClient, recipient: &str) -> Result<(), postgres::Error> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&LOCK_RECIPIENT, &recipient],
+    )
+    .map(drop)
+}
+
+/// Makes record `id` (if still `sending`) the recipient's pending code, superseding older ones.
+fn deliver_in(tx: &mut impl GenericClient, id: i64, now: i64) -> Result<(), postgres::Error> {
+    let Some(row) = tx.query_opt("SELECT recipient FROM codes WHERE id = $1", &[&id])? else {
+        return Ok(());
+    };
+    let recipient: String = row.try_get(0)?;
+    lock_recipient(tx, &recipient)?;
+    let moved = tx.execute(
+        "UPDATE codes SET state = 'pending', updated = $2 WHERE id = $1 AND state = 'sending'",
+        &[&id, &now],
+    )?;
+    if moved == 1 {
+        tx.execute(
+            "UPDATE codes SET state = 'superseded', updated = $3
+             WHERE recipient = $2 AND id <> $1 AND state IN ('pending', 'verified', 'locked')",
+            &[&id, &recipient, &now],
+        )?;
+    }
+    Ok(())
+}
+
+fn row_to_record(at: &Place, row: &Row) -> Result<Record, StoreError> {
+    let read = || -> Result<Result<Record, String>, postgres::Error> {
+        let kind: String = row.try_get(2)?;
+        let state: String = row.try_get(6)?;
+        let digits: Option<i32> = row.try_get(11)?;
+        let otp_columns = (row.try_get(10)?, digits.map(i64::from), row.try_get(12)?);
+        let (kind, state, otp) = match parse_columns(&kind, &state, otp_columns) {
+            Ok(parsed) => parsed,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let attempts: i32 = row.try_get(5)?;
+        let Ok(attempts) = u32::try_from(attempts) else {
+            return Ok(Err(format!("negative attempts {attempts}")));
+        };
+        Ok(Ok(Record {
+            id: row.try_get(0)?,
+            recipient: row.try_get(1)?,
+            kind,
+            created: row.try_get(3)?,
+            expires: row.try_get(4)?,
+            attempts,
+            state,
+            sealed: row.try_get(7)?,
+            last_step: row.try_get(8)?,
+            message_id: row.try_get(9)?,
+            otp,
+            next_attempt: row.try_get(13)?,
+        }))
+    };
+    read()
+        .map_err(|e| at.err(e))?
+        .map_err(|reason| at.corrupt(reason))
+}
