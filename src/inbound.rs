@@ -90,10 +90,14 @@ impl InboundError {
     }
 }
 
-/// How a sender address is compared with the recipient of a record. The one place that decides
-/// it, so that a canonical-recipient function can take its place.
-pub fn sender_key(address: &str) -> String {
-    address.trim().to_lowercase()
+/// The record key of a reply's sender: the same canonical address `--to` gives
+/// ([`crate::mail::recipient::canonical_str`]), so that a reply counts for the record of the
+/// mailbox it came from and no other. `Err` says why the address names no mailbox securemail
+/// sends to (a look-alike, a bad domain).
+pub fn sender_key(address: &str) -> Result<String, String> {
+    crate::mail::recipient::canonical_str(address)
+        .map(|a| a.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Screens a message and, when it counts, reads who sent it and the text they typed.
@@ -130,10 +134,10 @@ pub fn screen(
             }
         })
     });
-    if let Some(why) = automatic(&headers, report) {
+    if let Some(why) = automatic(&headers, report, msg.subject().unwrap_or("")) {
         return Ok(Screened::SetAside(SetAside::Automatic { why }));
     }
-    let from = match sole_sender(&msg, &headers)? {
+    let from = match sole_sender(&msg, &headers)?.and_then(|f| sender_key(&f)) {
         Ok(from) => from,
         Err(why) => return Ok(Screened::SetAside(SetAside::Unauthenticated { why })),
     };
@@ -156,7 +160,7 @@ pub fn screen(
     };
     let subject = msg.subject().map(original_subject);
     Ok(Screened::Reply(ReplyMail {
-        from: sender_key(&from),
+        from,
         answers,
         fresh_text: fresh_text(&text, original, subject.as_deref()),
     }))
@@ -242,7 +246,9 @@ const AUTO_SUBJECTS: &[&str] = &[
 ];
 
 /// Why a mail was written by a machine, if it was (RFC 3834 and the common older markers).
-fn automatic(fields: &[(String, String)], report: bool) -> Option<String> {
+/// `subject` is the decoded Subject (RFC 2047 words decoded: "Réponse automatique" arrives as
+/// `=?utf-8?q?R=C3=A9ponse_automatique?=`).
+fn automatic(fields: &[(String, String)], report: bool, subject: &str) -> Option<String> {
     for v in field_values(fields, "auto-submitted") {
         let token = v.split([';', '(']).next().unwrap_or("").trim();
         if !token.eq_ignore_ascii_case("no") {
@@ -253,7 +259,13 @@ fn automatic(fields: &[(String, String)], report: bool) -> Option<String> {
         }
     }
     for v in field_values(fields, "precedence").chain(field_values(fields, "x-precedence")) {
-        let p = v.to_ascii_lowercase();
+        // The value is a token; comments after it are not part of it ("junk (vacation)").
+        let p = v
+            .split([';', '('])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if ["bulk", "junk", "list", "auto_reply"].contains(&p.as_str()) {
             return Some(format!("an automatic mail (Precedence: {p})"));
         }
@@ -282,9 +294,15 @@ fn automatic(fields: &[(String, String)], report: bool) -> Option<String> {
             return Some("a bounce (sent by MAILER-DAEMON or postmaster)".into());
         }
     }
-    let subject = field_values(fields, "subject")
-        .next()
-        .unwrap_or("")
+    // Tags that gateways put in front ("[EXTERNAL] Out of Office: ...") are not the subject.
+    let mut subject = subject.trim_start();
+    while let Some(rest) = subject.strip_prefix('[')
+        && let Some((_, after)) = rest.split_once(']')
+    {
+        subject = after.trim_start();
+    }
+    let subject = icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+        .normalize(subject)
         .to_lowercase();
     AUTO_SUBJECTS
         .iter()
@@ -325,9 +343,21 @@ fn sole_sender(
             addrs.len()
         )));
     }
-    addrs
-        .first()
-        .and_then(|a| a.address())
+    let first = addrs.first().ok_or(InboundError::NoSender)?;
+    // mail-parser reads a bare quoted local part (`From: "lee"@example.org`) as the display
+    // name "lee" and the address "@example.org": put back what the header says.
+    let quoted = match (first.name(), first.address()) {
+        (Some(name), Some(at)) if at.starts_with('@') => {
+            let whole = format!("\"{name}\"{at}");
+            field_values(fields, "from")
+                .any(|v| v.contains(&whole))
+                .then_some(whole)
+        }
+        _ => None,
+    };
+    quoted
+        .as_deref()
+        .or(first.address())
         .map(str::trim)
         .filter(|a| {
             a.matches('@').count() == 1
@@ -605,22 +635,31 @@ fn properties(c: &mut Cursor<'_>, r: &mut AuthResult) -> Result<(), AuthResultsE
 /// Whether `from_domain` is `d` or one of its subdomains (relaxed alignment, RFC 7489 §3.1.1,
 /// with the signing domain taken as the organisational domain).
 fn aligned(from_domain: &str, d: &str) -> bool {
-    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    let d = ascii_domain(d);
     // A single label (a top-level domain) is no organisation.
     d.contains('.') && (from_domain == d || from_domain.ends_with(&format!(".{d}")))
 }
 
+/// A domain as compared in authentication results: its lower-case A-label (U-labels and
+/// A-labels of one IDN are one domain), without a final dot.
+fn ascii_domain(d: &str) -> String {
+    let d = d.trim().trim_end_matches('.');
+    idna::domain_to_ascii(d).unwrap_or_else(|_| d.to_ascii_lowercase())
+}
+
 /// Whether this field shows DMARC pass for the From domain, or DKIM pass for an aligned domain.
 pub fn vouches_for(ar: &AuthResults, from_domain: &str) -> bool {
-    let from_domain = from_domain.trim_end_matches('.').to_ascii_lowercase();
+    let from_domain = ascii_domain(from_domain);
     ar.results.iter().any(|r| {
         if r.result != "pass" {
             return false;
         }
         match r.method.as_str() {
+            // A result that does not say which From domain it judged proves nothing about
+            // this one (Gmail and OpenDMARC both write header.from).
             "dmarc" => r
                 .property("header", "from")
-                .is_none_or(|f| f.trim_end_matches('.').eq_ignore_ascii_case(&from_domain)),
+                .is_some_and(|f| ascii_domain(f) == from_domain),
             "dkim" => {
                 let d = r.property("header", "d").map(str::to_string).or_else(|| {
                     r.property("header", "i")
@@ -1506,6 +1545,17 @@ mod tests {
             &ar("mx; dmarc=fail header.from=example.org"),
             "example.org"
         ));
+        // DMARC pass for an unnamed domain proves nothing about this one.
+        assert!(!vouches_for(&ar("mx; dmarc=pass"), "example.org"));
+        // One IDN domain, as U-label and A-label.
+        assert!(vouches_for(
+            &ar("mx; dmarc=pass header.from=B\u{fc}cher.example."),
+            "xn--bcher-kva.example"
+        ));
+        assert!(vouches_for(
+            &ar("mx; dkim=pass header.d=xn--bcher-kva.example"),
+            "mail.xn--bcher-kva.example"
+        ));
         assert!(vouches_for(
             &ar("mx; dkim=pass header.d=example.org"),
             "mail.example.org"
@@ -1894,6 +1944,20 @@ mod tests {
             screen(&mail("Sender: a@x.org\r\n", "1"), &p, &o),
             Err(InboundError::NoSender)
         ));
+        // Auto-reply subjects as mail clients send them: RFC 2047 encoded, NFD, behind a
+        // gateway's tag; Precedence with a comment.
+        for field in [
+            "Subject: =?utf-8?q?R=C3=A9ponse_automatique_=3A_Votre_cl=C3=A9?=\r\n",
+            "Subject: =?UTF-8?B?UmVzcHVlc3RhIGF1dG9tw6F0aWNhOiBSZTogeA==?=\r\n",
+            "Subject: =?utf-8?q?Re=CC=81ponse_automatique?=\r\n",
+            "Subject: [EXTERNAL] [ext] Out of Office: Re: your key\r\n",
+            "Precedence: junk (vacation)\r\n",
+        ] {
+            let raw = format!("From: a@x.org\r\n{field}To: admin@example.org\r\n\r\n1");
+            assert_eq!(aside(raw.as_bytes()), "auto", "{field}");
+        }
+        let raw = "From: a@x.org\r\nSubject: Re: [out of office] x\r\n\r\n1";
+        assert_eq!(aside(raw.as_bytes()), "reply");
 
         let strict = ReplyPolicy {
             authserv_id: Some("mx.example.net".into()),

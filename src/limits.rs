@@ -8,7 +8,7 @@
 //! - wrong codes are counted across all of a recipient's codes over a rolling 24 hours
 //!   (`[limits] wrong_attempts_per_day`); beyond that a reply is refused without being
 //!   evaluated or counted;
-//! - a verified TOTP is never locked by wrong codes, only throttled: after the n-th wrong code in
+//! - a verified TOTP is not locked by `max_attempts` wrong codes, only throttled: after the n-th wrong code in
 //!   a row the next attempt waits [`backoff`]`(n)` (1 s doubling to 1 h), and only after
 //!   [`MAX_CONSECUTIVE_FAILURES`] in a row (NIST SP 800-63B §5.2.2) does it lock for an operator;
 //! - a recipient is sent at most `codes_per_day` codes in any 24 hours, and none sooner than

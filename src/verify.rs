@@ -6,9 +6,10 @@
 //!   then verified for good: later codes keep verifying;
 //! - a TOTP time step accepted once is never accepted again, nor any step before it;
 //! - `max_attempts` consecutive wrong codes (replays included) lock a pending code;
-//! - a verified TOTP is never locked by that: each wrong code in a row doubles the wait before
+//! - a verified TOTP is not locked by that: each wrong code in a row doubles the wait before
 //!   the next attempt, and only [`limits::MAX_CONSECUTIVE_FAILURES`] in a row lock it
-//!   (NIST SP 800-63B §5.2.2), so forged replies cannot lock its owner out;
+//!   (NIST SP 800-63B §5.2.2), so forged replies cannot lock its owner out quickly (with the
+//!   daily budget, it takes days; `[reply] require_authenticated` stops forged mail counting);
 //! - a recipient's wrong codes are budgeted per 24 hours across all their codes;
 //! - a throttled or over-budget attempt is refused without being evaluated or counted (exit 75);
 //! - a key whose check symbol does not match (a typo, see [`crate::key`]) is refused without

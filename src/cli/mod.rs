@@ -89,6 +89,19 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
     }
     let rendered = e.render().to_string();
     let body = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+    // The command line did not parse, so whether --json was asked for is read from it directly
+    // (up to a `--`, after which everything is a value).
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    let mut lines = body.lines();
+    let message = lines.next().unwrap_or_default();
+    let hint = lines
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("tip: "))
+        .map_or_else(|| "see securemail --help".to_string(), str::to_string);
+    Printer::new(json, 0).json_error_line(exit::USAGE, message, Some(&hint));
     eprint!("securemail: error: {body}");
     if !body.ends_with('\n') {
         eprintln!();

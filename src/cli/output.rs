@@ -152,6 +152,22 @@ impl Printer {
     }
 }
 
+impl Printer {
+    /// The JSON error line alone, for errors printed on stderr in another shape (clap's usage
+    /// errors, before there is a parsed command line).
+    pub fn json_error_line(&self, exit: u8, message: &str, hint: Option<&str>) {
+        if self.json {
+            let line = ErrorLine {
+                kind: "error",
+                exit,
+                message: message.to_string(),
+                hint: hint.map(str::to_string),
+            };
+            self.emit(&line, || None);
+        }
+    }
+}
+
 /// `{"type":"error","exit":75,"message":"…","hint":"…"}`.
 #[derive(Serialize)]
 struct ErrorLine {

@@ -547,15 +547,26 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> 
     let new = dir.join("new");
     let cur = dir.join("cur");
     let _lock = lock_maildir(dir)?;
-    let mut names: Vec<String> = fs::read_dir(&new)
-        .map_err(|e| maildir_error(&new, e))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for entry in fs::read_dir(&new).map_err(|e| maildir_error(&new, e))? {
+        let Ok(entry) = entry else { continue };
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        match entry.file_name().into_string() {
+            Ok(n) if n.starts_with('.') => {}
+            Ok(n) => names.push(n),
+            // Maildir names are ASCII; such a file was not put there by a mail system. Said,
+            // not skipped in silence: it stays in new/.
+            Err(raw) => eprintln!(
+                "securemail: warning: {} left in new/: its name is not UTF-8 (Maildir names \
+                 are ASCII); rename it to have it read",
+                new.join(&raw).display()
+            ),
+        }
+    }
     names.sort();
-    fs::create_dir_all(&cur).map_err(|e| maildir_error(&cur, e))?;
+    crate::files::create_private_dirs(&cur).map_err(|e| maildir_error(&cur, e))?;
     let original = original(settings);
     let mut store = Store::open_existing(settings)?;
     let mut n = Tally::default();
@@ -716,11 +727,12 @@ fn lock_maildir(dir: &Path) -> Result<fs::File, Error> {
     Ok(file)
 }
 
-/// Moves a message from `new/` into `folder` (made if needed) under its base name.
+/// Moves a message from `new/` into `folder` (made 0700 if needed: replies are private mail)
+/// under its base name.
 fn move_aside(path: &Path, folder: &Path, name: &str) -> PathBuf {
     let base = name.split(":2,").next().unwrap_or(name);
     let target = folder.join(base);
-    if fs::create_dir_all(folder).is_ok() && fs::rename(path, &target).is_ok() {
+    if crate::files::create_private_dirs(folder).is_ok() && fs::rename(path, &target).is_ok() {
         target
     } else {
         path.to_path_buf()

@@ -65,30 +65,68 @@ pub fn canonical(address: &Address) -> Result<Address, MailError> {
             ))
         })?
     };
-    let user = address.user();
-    let user = if user.is_ascii() {
-        user.to_ascii_lowercase()
-    } else {
-        let nfc = icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(user);
-        // NFC maps some characters to ASCII ones (U+212A KELVIN SIGN is canonically `K`): an
-        // address written with them stands for another, plain one. Refuse rather than guess
-        // which mailbox is meant.
-        let ascii = |s: &str| s.chars().filter(char::is_ascii).count();
-        if ascii(&nfc) > ascii(user) {
-            let odd: String = user
-                .chars()
-                .filter(|c| !c.is_ascii())
-                .map(|c| format!("U+{:04X} ", u32::from(c)))
-                .collect();
-            return Err(bad(format!(
-                "its local part uses {}which stands for a plain ASCII letter; write the address \
-                 with ASCII letters",
-                odd
-            )));
-        }
-        nfc.into_owned()
-    };
+    let user = local_part(address.user()).map_err(bad)?;
     Address::new(user, domain).map_err(|e| bad(e.to_string()))
+}
+
+/// A local part as [`canonical`] keys it: ASCII in lower case; non-ASCII in NFC, refused when NFC
+/// turns some of it into ASCII letters.
+fn local_part(user: &str) -> Result<String, String> {
+    if user.is_ascii() {
+        return Ok(user.to_ascii_lowercase());
+    }
+    let nfc = icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(user);
+    // NFC maps some characters to ASCII ones (U+212A KELVIN SIGN is canonically `K`): an
+    // address written with them stands for another, plain one. Refuse rather than guess
+    // which mailbox is meant.
+    let ascii = |s: &str| s.chars().filter(char::is_ascii).count();
+    if ascii(&nfc) > ascii(user) {
+        let odd: String = user
+            .chars()
+            .filter(|c| !c.is_ascii())
+            .map(|c| format!("U+{:04X} ", u32::from(c)))
+            .collect();
+        return Err(format!(
+            "its local part uses {odd}which stands for a plain ASCII letter; write the address \
+             with ASCII letters"
+        ));
+    }
+    Ok(nfc.into_owned())
+}
+
+/// [`canonical`] for an address as a mail system writes it, e.g. a reply's `From:`: the same
+/// mailbox in the spellings RFC 5321/5322 allow for it is one key. A quoted local part whose
+/// content needs no quoting (`"alice"@example.org`) is that plain local part, and a domain
+/// written fully qualified (`example.org.`) is that domain.
+pub fn canonical_str(input: &str) -> Result<Address, MailError> {
+    let bad = |reason: String| MailError::BadAddress {
+        input: input.to_string(),
+        reason,
+    };
+    let trimmed = input.trim();
+    let (user, domain) = trimmed
+        .rsplit_once('@')
+        .ok_or_else(|| bad("it has no @".into()))?;
+    let user = match user.strip_prefix('"').and_then(|u| u.strip_suffix('"')) {
+        Some(inner) if !inner.is_empty() && is_dot_atom(inner) => inner,
+        _ => user,
+    };
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    // Keyed first: the address syntax check refuses a lone combining mark (NFD `e` + U+0301).
+    let user = local_part(user).map_err(bad)?;
+    let address = Address::new(user, domain).map_err(|e| bad(e.to_string()))?;
+    canonical(&address)
+}
+
+/// RFC 5322 dot-atom text (ASCII atext, or any non-ASCII as RFC 6532 allows, in dot-separated
+/// non-empty runs): a local part that needs no quotes.
+fn is_dot_atom(s: &str) -> bool {
+    s.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom.chars().all(|c| {
+                !c.is_ascii() || c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+            })
+    })
 }
 
 impl Recipient {
@@ -166,6 +204,29 @@ mod tests {
         assert_eq!(key("r\u{e9}ne@Example.org"), "r\u{e9}ne@example.org");
         // But non-ASCII letters are not case-folded at all.
         assert_ne!(key("\u{c9}lise@example.org"), key("\u{e9}lise@example.org"));
+    }
+
+    #[test]
+    fn a_mail_systems_spellings_of_one_mailbox_are_one_key() {
+        let key = |s: &str| canonical_str(s).unwrap().to_string();
+        for spelling in [
+            "alice@example.org",
+            "Alice@EXAMPLE.org",
+            "\"alice\"@example.org",
+            "alice@example.org.",
+            " ALICE@Example.Org. ",
+        ] {
+            assert_eq!(key(spelling), "alice@example.org", "{spelling}");
+        }
+        assert_eq!(key("bob@B\u{fc}cher.example"), "bob@xn--bcher-kva.example");
+        // NFD and NFC are one local part; non-ASCII capitals stay capitals.
+        assert_eq!(key("ren\u{65}\u{301}@example.org"), "ren\u{e9}@example.org");
+        assert_eq!(key("CAF\u{c9}@example.org"), "CAF\u{c9}@example.org");
+        // Quotes that are needed stay; the Kelvin sign is refused, as for --to.
+        assert_eq!(key("\"a b\"@example.org"), "\"a b\"@example.org");
+        assert!(canonical_str("\u{212A}elly@example.org").is_err());
+        assert!(canonical_str("\"\u{212A}elly\"@example.org").is_err());
+        assert!(canonical_str("no-at-sign").is_err());
     }
 
     #[test]

@@ -472,16 +472,18 @@ fn a_linked_key_file_is_refused_and_its_target_untouched() {
 fn umask_000_still_gives_private_directories_and_files() {
     let env = Env::new("[log]\nfile = \"../logs/deep/send.log\"\n");
     set_store(&env, "../state/deep/securemail.db", "");
-    let mut cmd = Command::new("sh");
-    cmd.current_dir(env.dir.path())
-        .env_remove("SECUREMAIL_CONFIG")
-        .args(["-c", "umask 000; exec \"$0\" \"$@\"", support::BIN])
-        .args(["send", "--key", "--to", "a@example.org"]);
-    for (k, v) in &env.env {
-        cmd.env(k, v);
-    }
-    let r = support::Run(cmd.output().unwrap());
-    r.expect(0);
+    let under_umask_000 = |args: &[&str]| {
+        let mut cmd = Command::new("sh");
+        cmd.current_dir(env.dir.path())
+            .env_remove("SECUREMAIL_CONFIG")
+            .args(["-c", "umask 000; exec \"$0\" \"$@\"", support::BIN])
+            .args(args);
+        for (k, v) in &env.env {
+            cmd.env(k, v);
+        }
+        support::Run(cmd.output().unwrap())
+    };
+    under_umask_000(&["send", "--key", "--to", "a@example.org"]).expect(0);
     let mode = |p: &str| std::fs::metadata(env.path(p)).unwrap().permissions().mode() & 0o777;
     for dir in ["state", "state/deep", "logs", "logs/deep", "outbox"] {
         assert_eq!(mode(dir), 0o700, "{dir}");
@@ -502,5 +504,28 @@ fn umask_000_still_gives_private_directories_and_files() {
     for eml in env.outbox() {
         let m = std::fs::metadata(&eml).unwrap().permissions().mode() & 0o777;
         assert_eq!(m, 0o600, "{}", eml.display());
+    }
+
+    // The folders `reply --maildir` makes for what it reads are private too.
+    std::fs::create_dir_all(env.path("Maildir/new")).unwrap();
+    let put = |name: &str, headers: &str| {
+        let raw = format!("{headers}To: admin@example.org\r\nSubject: Re: x\r\n\r\nhello\r\n");
+        std::fs::write(env.path("Maildir/new").join(name), raw).unwrap();
+    };
+    put(
+        "1.auto",
+        "From: a@example.org\r\nAuto-Submitted: auto-replied\r\n",
+    );
+    put("2.two", "From: a@example.org\r\nFrom: b@example.org\r\n");
+    put("3.plain", "From: a@example.org\r\n");
+    std::fs::write(env.path("Maildir/new/4.garbage"), "not a mail").unwrap();
+    under_umask_000(&["reply", "--maildir", "Maildir"]);
+    for dir in [
+        "Maildir/cur",
+        "Maildir/auto",
+        "Maildir/unauthenticated",
+        "Maildir/malformed",
+    ] {
+        assert_eq!(mode(dir), 0o700, "{dir}");
     }
 }

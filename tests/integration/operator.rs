@@ -902,3 +902,35 @@ fn a_bad_dkim_key_is_a_config_error_before_sending() {
     );
     assert_eq!(srv.log().connections, 0);
 }
+
+/// A command line that does not parse still ends stdout with the JSON error line when --json
+/// was given (anywhere before `--`), and with nothing on stdout otherwise.
+#[test]
+fn usage_errors_with_json_print_the_error_line() {
+    let env = Env::new("");
+    for args in [
+        &["--json", "send", "--bogus"][..],
+        &["send", "--otp", "--json"][..],
+        &["--json", "status", "--to"][..],
+    ] {
+        let r = env.run(args);
+        r.expect(64);
+        let line: serde_json::Value = serde_json::from_str(r.stdout().trim_end()).unwrap();
+        assert_eq!(line["type"], "error", "{args:?}");
+        assert_eq!(line["exit"], 64, "{args:?}");
+        let message = line["message"].as_str().unwrap();
+        assert!(
+            r.stderr()
+                .starts_with(&format!("securemail: error: {message}\n")),
+            "{args:?}: {message:?} vs {}",
+            r.stderr()
+        );
+        assert!(
+            line["hint"].as_str().is_some_and(|h| !h.is_empty()),
+            "{line}"
+        );
+    }
+    let r = env.run(&["send", "--bogus"]);
+    r.expect(64);
+    assert_eq!(r.stdout(), "");
+}

@@ -353,3 +353,62 @@ fn maildir_processes_each_message_once() {
     let v: serde_json::Value = serde_json::from_str(st.stdout().lines().last().unwrap()).unwrap();
     assert_eq!(v["attempts"], 1, "the wrong reply counted once");
 }
+
+/// A reply counts for the record of the mailbox it came from, keyed exactly as `--to` keys it:
+/// the spellings a mail system may write for one mailbox (case, quotes, a final dot, an IDN
+/// domain as U-label or A-label, NFD) find the record; a look-alike (U+212A KELVIN SIGN for
+/// `K`) is set aside and costs the real mailbox nothing.
+#[test]
+fn a_reply_finds_its_record_by_the_canonical_sender() {
+    let env = Env::new("");
+    let (key, mid) = send_key(&env, "kelly@example.org");
+    let r = check(
+        &env,
+        "kelvin.eml",
+        &reply_mail(
+            "\u{212A}elly@example.org",
+            &id(&mid),
+            "text/plain",
+            "7bit",
+            &format!("{key}\r\n"),
+        ),
+    );
+    r.expect(65);
+    assert!(
+        r.stderr()
+            .starts_with("securemail: error: set aside, not checked (no attempt was counted): ")
+            && r.stderr().contains("U+212A"),
+        "{}",
+        r.stderr()
+    );
+    let r = env.run(&["--json", "status", "--to", "kelly@example.org"]);
+    let last: serde_json::Value = serde_json::from_str(r.stdout().lines().last().unwrap()).unwrap();
+    assert_eq!(last["attempts"], 0, "{last}");
+
+    for (to, from) in [
+        ("lee@example.org", "\"Lee\"@Example.ORG."),
+        ("bob@b\u{fc}cher.example", "Bob <bob@xn--bcher-kva.example>"),
+        ("bo@xn--bcher-kva.example", "bo@B\u{dc}CHER.example"),
+        ("CAF\u{c9}@example.org", "CAF\u{c9}@example.org"),
+        ("ren\u{e9}@example.org", "ren\u{65}\u{301}@example.org"),
+    ] {
+        let (key, mid) = send_key(&env, to);
+        let r = check(
+            &env,
+            "spelling.eml",
+            &reply_mail(
+                from,
+                &id(&mid),
+                "text/plain; charset=utf-8",
+                "8bit",
+                &format!("{key}\r\n"),
+            ),
+        );
+        r.expect(0);
+        assert!(
+            r.stdout().starts_with("accepted: "),
+            "{to} / {from}: {}",
+            r.stdout()
+        );
+    }
+}
