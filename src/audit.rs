@@ -25,6 +25,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::CodeKind;
+use crate::rfc3339;
 
 /// The file name of the audit log beside the store, unless `[audit] file` says otherwise.
 pub const DEFAULT_FILE_NAME: &str = "securemail-audit.log";
@@ -416,7 +417,7 @@ impl Audit {
         // One write on an O_APPEND descriptor: the whole line lands at the end of the file.
         if let Err(e) = sink.file.write_all(text.as_bytes()) {
             let reason = crate::io_reason(&e);
-            eprint!(
+            say_inline!(
                 "securemail: cannot write the audit log {}: {reason}; the record: {text}",
                 sink.path.display()
             );
@@ -447,12 +448,6 @@ fn bounded(value: &str) -> String {
         s.push('…');
         s
     }
-}
-
-fn rfc3339(unix: i64) -> String {
-    let t =
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use crate::audit::AuditError;
 use crate::config::ConfigError;
-use crate::config::discover::NotFound;
+use crate::config::discover::{NotFound, Untrusted};
 use crate::exit;
 use crate::limits::SendLimit;
 use crate::mail::MailError;
@@ -32,11 +32,16 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
+    /// An input file named on the command line cannot be read (exit 66).
+    #[error("{message}")]
+    NoInput { message: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// No configuration file anywhere securemail looks.
     #[error(transparent)]
     NoConfig(#[from] NotFound),
+    #[error(transparent)]
+    Untrusted(#[from] Untrusted),
     #[error(transparent)]
     Mail(#[from] MailError),
     #[error(transparent)]
@@ -62,14 +67,42 @@ pub enum Error {
     #[error("{message}")]
     Incomplete { message: String, code: u8 },
     /// A batch stopped at Ctrl-C after its mails in flight; `sent` got theirs.
-    #[error("interrupted: {sent} mail{} sent before Ctrl-C, the rest not", if *.sent == 1 { "" } else { "s" })]
-    Interrupted { sent: usize, resend: bool },
+    /// `after` of them were on the wire at Ctrl-C and finished after it.
+    #[error("{}", interrupted(*.sent, *.after))]
+    Interrupted {
+        sent: usize,
+        after: usize,
+        resend: bool,
+    },
+    /// A file that would be written exists already (exit 73, EX_CANTCREAT).
+    #[error("{message}")]
+    Exists { message: String, hint: String },
     /// There was nothing to act on (exit 1), e.g. no code to revoke.
     #[error("{message}")]
     Nothing { message: String },
-    /// A terminal prompt (or stdout) failed.
+    /// A terminal prompt failed.
     #[error("cannot read from the terminal: {}", crate::io_reason(.0))]
     Prompt(#[source] std::io::Error),
+    /// Results could not be written to stdout (not a reader that went away: that ends quietly).
+    #[error("cannot write to stdout: {0}")]
+    Output(String),
+}
+
+/// "interrupted: 5 mails sent before Ctrl-C and 1 finishing after, the rest not".
+fn interrupted(sent: usize, after: usize) -> String {
+    let before = sent.saturating_sub(after);
+    let mails = |n: usize| if n == 1 { "mail" } else { "mails" };
+    if after == 0 {
+        format!(
+            "interrupted: {before} {} sent before Ctrl-C, the rest not",
+            mails(before)
+        )
+    } else {
+        format!(
+            "interrupted: {before} {} sent before Ctrl-C and {after} finishing after, the rest not",
+            mails(before)
+        )
+    }
 }
 
 impl From<VerifyError> for Error {
@@ -88,12 +121,13 @@ impl Error {
         match self {
             Error::Usage { .. } | Error::Prompt(_) => exit::USAGE,
             Error::Input { .. } => exit::DATAERR,
+            Error::NoInput { .. } => exit::NOINPUT,
             Error::Config(e) => e.exit_code(),
-            Error::NoConfig(_) => exit::CONFIG,
+            Error::NoConfig(_) | Error::Untrusted(_) => exit::CONFIG,
             Error::Interrupted { .. } => exit::INTERRUPTED,
             Error::Mail(e) => e.exit_code(),
             Error::List(e) => e.exit_code(),
-            Error::Log(_) | Error::Audit(_) => exit::IOERR,
+            Error::Log(_) | Error::Audit(_) | Error::Output(_) => exit::IOERR,
             Error::Transport(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
             Error::Refused(r) => r.exit_code(),
@@ -102,6 +136,7 @@ impl Error {
             Error::Random(_) => exit::SOFTWARE,
             Error::Incomplete { code, .. } => *code,
             Error::Nothing { .. } => exit::REFUSED,
+            Error::Exists { .. } => exit::CANTCREAT,
         }
     }
 
@@ -109,8 +144,10 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Usage { hint, .. } | Error::Input { hint, .. } => hint.clone(),
+            Error::Exists { hint, .. } => Some(hint.clone()),
             Error::Config(e) => e.hint().map(str::to_string),
             Error::NoConfig(e) => Some(e.hint()),
+            Error::Untrusted(e) => Some(e.hint()),
             Error::Interrupted { resend: false, .. } => Some(
                 "run the same command again to send to the rest: whoever got a mail is skipped".into(),
             ),
@@ -138,7 +175,10 @@ impl Error {
                 "the lines above say why each failed; after fixing, the same command sends only to those left".into(),
             ),
             Error::Nothing { .. } => Some("securemail status --to ADDR shows what was issued".into()),
-            Error::Random(_) | Error::Prompt(_) => None,
+            Error::Output(_) => Some(
+                "the command did its work, but its output is incomplete: check where stdout goes (a full disk?)".into(),
+            ),
+            Error::Random(_) | Error::Prompt(_) | Error::NoInput { .. } => None,
         }
     }
 }

@@ -124,6 +124,29 @@ fn refusal(path: &Path, e: io::Error) -> io::Error {
     }
 }
 
+/// Writes `path` whole or not at all: a temporary file beside it, given `mode` explicitly (the
+/// umask does not decide), synced, renamed into place; over an existing file only if `replace`
+/// (a rename replaces a link itself, never writes through it).
+pub fn write_whole(path: &Path, bytes: &[u8], mode: u32, replace: bool) -> io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    let placed = if replace {
+        file.persist(path)
+    } else {
+        file.persist_noclobber(path)
+    };
+    placed.map(drop).map_err(|e| e.error)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,25 @@
 
 #![forbid(unsafe_code)]
 
+/// A line on stderr that never panics: `eprintln!` panics when stderr is a closed pipe
+/// (`securemail send … 2>&1 | head -1`), and a batch must not die mid-run over a message.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the newline (prompts).
+macro_rules! say_inline {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut err = std::io::stderr();
+        let _ = write!(err, $($arg)*);
+        let _ = err.flush();
+    }};
+}
+
 pub mod audit;
 pub mod batch;
 pub mod cli;
@@ -77,7 +96,12 @@ impl CodeKind {
 
 /// Runs a parsed command line, printing results through `out`.
 pub fn run(cli: Cli, out: cli::Printer) -> Result<(), Error> {
-    cli::run(cli, out)
+    cli::run(cli, out)?;
+    // Output that could not be written (a full disk behind `>`) is a failure, not success.
+    match cli::output::stdout_error() {
+        Some(e) => Err(Error::Output(e)),
+        None => Ok(()),
+    }
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
@@ -86,6 +110,14 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Unix seconds as RFC 3339 UTC to the second, e.g. `2026-11-25T10:49:00Z` (the epoch for
+/// times before it).
+pub fn rfc3339(unix: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// A user-supplied value for an error message: quoted, control characters escaped, and cut

@@ -16,6 +16,7 @@
 //!
 //! Refusals are temporary (exit 75) and say when to try again.
 
+use crate::rfc3339;
 use std::time::Duration;
 
 use crate::config::LimitsPolicy;
@@ -122,20 +123,14 @@ pub fn check_send(
     Ok(())
 }
 
-/// `at 2026-11-25T10:49:00Z (in 42s)`: a moment as RFC 3339 UTC and as a wait from now.
+/// `at 2026-11-25T10:49:00Z, in 42s`: a moment as RFC 3339 UTC and as a wait from now.
 pub fn when(unix: i64) -> String {
     let wait = u64::try_from(unix - crate::unix_now()).unwrap_or(0);
     format!(
-        "at {} (in {})",
+        "at {}, in {}",
         rfc3339(unix),
         humantime::format_duration(Duration::from_secs(wait.max(1)))
     )
-}
-
-/// Unix seconds as RFC 3339 UTC.
-pub fn rfc3339(unix: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 #[cfg(test)]

@@ -72,10 +72,11 @@ pub enum Refusal {
     Revoked { recipient: String },
     #[error("the reply from {recipient} answers an older mail; a newer code was sent since")]
     AnswersOlderMail { recipient: String },
-    #[error(
-        "that is not the key sent to {recipient}: its check symbol does not match (a typo?); no attempt was counted"
-    )]
-    Mistyped { recipient: String },
+    #[error("{}; no attempt was counted", mistyped(.recipient, .expected))]
+    Mistyped {
+        recipient: String,
+        expected: Expected,
+    },
     #[error("too soon after a wrong code for {recipient}: not checked; next attempt allowed {}", limits::when(*until))]
     Throttled { recipient: String, until: i64 },
     #[error("{recipient} sent {max} wrong codes in the last 24 hours ([limits] wrong_attempts_per_day): not checked; next attempt allowed {}", limits::when(*until))]
@@ -99,7 +100,7 @@ impl Refusal {
             | Refusal::Locked { recipient }
             | Refusal::Revoked { recipient }
             | Refusal::AnswersOlderMail { recipient }
-            | Refusal::Mistyped { recipient }
+            | Refusal::Mistyped { recipient, .. }
             | Refusal::Throttled { recipient, .. }
             | Refusal::OverBudget { recipient, .. } => recipient,
         }
@@ -185,9 +186,95 @@ impl Refusal {
             Refusal::AnswersOlderMail { .. } => {
                 Some("ask them to answer the newest mail, which carries the current code".into())
             }
-            Refusal::Mistyped { .. } => Some(
+            Refusal::Mistyped {
+                expected: Expected::Key { other_kind: false },
+                ..
+            } => Some(
                 "copy the key from the mail again, with its last symbol (the check symbol)".into(),
             ),
+            Refusal::Mistyped {
+                expected: Expected::Key { other_kind: true },
+                ..
+            } => Some(
+                "type the key from the mail (letters and digits in groups, e.g. 7KQ2-9XMD-…), \
+                 not a code from an authenticator app"
+                    .into(),
+            ),
+            Refusal::Mistyped {
+                expected: Expected::Otp { digits, other_kind },
+                ..
+            } => Some(format!(
+                "type the {digits} digits the authenticator app shows now{}",
+                if *other_kind {
+                    ", not a key from a mail"
+                } else {
+                    ""
+                }
+            )),
+        }
+    }
+}
+
+/// The shape of code a record takes, when what was typed has another shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// A key; `other_kind`: what was typed looks like a TOTP code (digits only).
+    Key { other_kind: bool },
+    /// A TOTP code of `digits` digits; `other_kind`: what was typed looks like a key.
+    Otp { digits: u8, other_kind: bool },
+}
+
+/// The first half of a [`Refusal::Mistyped`] message.
+fn mistyped(recipient: &str, expected: &Expected) -> String {
+    match expected {
+        Expected::Key { other_kind: false } => format!(
+            "that is not the key sent to {recipient}: its check symbol does not match (a typo?)"
+        ),
+        Expected::Key { other_kind: true } => format!(
+            "that is not the key sent to {recipient}: it looks like a TOTP code, but {recipient} \
+             was sent a one-time key"
+        ),
+        Expected::Otp {
+            digits,
+            other_kind: false,
+        } => format!("that is not a TOTP code for {recipient}: it must be {digits} digits"),
+        Expected::Otp {
+            other_kind: true, ..
+        } => format!(
+            "that is not a TOTP code for {recipient}: it looks like a one-time key, but \
+             {recipient} was enrolled in an authenticator app"
+        ),
+    }
+}
+
+/// Whether a typed code has the shape of `rec`'s kind; what it should have been if not. A code
+/// of the wrong shape is bad input, not a guess: refused before the record's state is looked
+/// at, and never counted.
+fn shape(rec: &Record, code: &str) -> Option<Expected> {
+    match rec.kind {
+        CodeKind::Key => {
+            let typed = key::normalise(code);
+            let typed = typed.expose();
+            if key::is_well_formed(typed) {
+                return None;
+            }
+            let digits_only = !typed.is_empty() && typed.bytes().all(|b| b.is_ascii_digit());
+            Some(Expected::Key {
+                other_kind: digits_only && typed.len() <= 10,
+            })
+        }
+        CodeKind::Otp => {
+            let digits = rec.otp.map_or(6, |p| p.digits);
+            let typed = otp::normalise_code(code);
+            if typed.len() == usize::from(digits) && typed.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let key = key::normalise(code);
+            Some(Expected::Otp {
+                digits,
+                other_kind: key::is_well_formed(key.expose())
+                    && key.expose().bytes().any(|b| b.is_ascii_alphabetic()),
+            })
         }
     }
 }
@@ -228,18 +315,31 @@ pub fn verify(
     code: &str,
     now: i64,
 ) -> Result<Accepted, VerifyError> {
-    verify_record(store, settings, recipient, code, now).1
+    verify_record(store, settings, recipient, code, now, now).1
 }
+
+/// How far back a reply's receipt time may put the TOTP window (see [`verify_record`]).
+pub const MAX_RECEIPT_AGE: i64 = 24 * 60 * 60;
 
 /// [`verify`], also saying which record (id and kind) the code was checked against, for the
 /// audit log: `None` when the recipient has none, or the store could not be read.
+///
+/// `typed_at` is when the code was written down: `now` for a code typed on the command line, the
+/// time a reply mail was delivered for one read from a mail. A TOTP code is matched against the
+/// time steps around `typed_at`, so that a reply that waited (throttled, over a budget, or just
+/// unread in the Maildir) is judged by the code the app showed when it was written, not counted
+/// as wrong because the app has moved on. It is clamped to [`MAX_RECEIPT_AGE`] before `now`
+/// (never after); everything else (expiry, throttles, budgets, the attempt's time) is `now`.
+/// The replay rule still holds: no step at or before the last accepted one is accepted.
 pub fn verify_record(
     store: &mut Store,
     settings: &Settings,
     recipient: &str,
     code: &str,
     now: i64,
+    typed_at: i64,
 ) -> (Option<(i64, CodeKind)>, Result<Accepted, VerifyError>) {
+    let typed_at = typed_at.clamp(now.saturating_sub(MAX_RECEIPT_AGE), now);
     let rules = Rules {
         max_attempts: settings.max_attempts,
         wrong_per_day: settings.limits.wrong_attempts_per_day,
@@ -258,7 +358,7 @@ pub fn verify_record(
             ));
         };
         checked = Some((rec.id, rec.kind));
-        Ok(decide(vault, rec, wrong, code, now, &rules))
+        Ok(decide(vault, rec, wrong, code, (now, typed_at), &rules))
     });
     let result = match outcome {
         Err(e) => Err(VerifyError::Store(e)),
@@ -367,13 +467,15 @@ fn decide(
     rec: &Record,
     wrong: &[i64],
     code: &str,
-    now: i64,
+    (now, typed_at): (i64, i64),
     rules: &Rules<'_>,
 ) -> Decided {
-    // A typo (wrong check symbol) is bad input, not a guess: refused before anything else.
-    if rec.kind == CodeKind::Key && !key::is_well_formed(key::normalise(code).expose()) {
+    // A typo (wrong check symbol), or not a code of this kind at all, is bad input, not a
+    // guess: refused before anything else.
+    if let Some(expected) = shape(rec, code) {
         let mistyped = Refusal::Mistyped {
             recipient: rec.recipient.clone(),
+            expected,
         };
         return (None, Err(mistyped.into()));
     }
@@ -419,7 +521,7 @@ fn decide(
                     Err(e) => return (None, Err(Decision::Otp(e.to_string()))),
                 };
             let typed = otp::normalise_code(code);
-            let at = u64::try_from(now).unwrap_or(0);
+            let at = u64::try_from(typed_at).unwrap_or(0);
             match totp.matching_step(&typed, at, rules.skew) {
                 Some(step) => {
                     let step = i64::try_from(step).unwrap_or(i64::MAX);
@@ -481,9 +583,17 @@ mod tests {
                 },
                 Refusal::Mistyped {
                     recipient: recipient(),
+                    expected: Expected::Key { other_kind: false },
                 },
             ]),
             CodeKind::Otp => v.extend([
+                Refusal::Mistyped {
+                    recipient: recipient(),
+                    expected: Expected::Otp {
+                        digits: 6,
+                        other_kind: false,
+                    },
+                },
                 Refusal::Replayed {
                     recipient: recipient(),
                     next: Next::Left(2),
@@ -535,6 +645,75 @@ mod tests {
                 .hint()
                 .unwrap()
                 .starts_with("check the key against the mail")
+        );
+    }
+
+    #[test]
+    fn a_code_of_the_other_kind_is_named() {
+        let rec = |kind, digits| Record {
+            id: 1,
+            recipient: "ann@example.org".into(),
+            kind,
+            created: 0,
+            expires: 1,
+            attempts: 0,
+            state: State::Pending,
+            last_step: None,
+            message_id: None,
+            otp: (kind == CodeKind::Otp).then_some(crate::otp::OtpParams {
+                algorithm: crate::otp::OtpAlgorithm::Sha1,
+                digits,
+                period: 30,
+            }),
+            next_attempt: None,
+            sealed: Vec::new(),
+        };
+        let key = rec(CodeKind::Key, 6);
+        let totp = rec(CodeKind::Otp, 6);
+        // A key recipient who typed the six digits of an app.
+        let e = shape(&key, "123 456").unwrap();
+        assert_eq!(e, Expected::Key { other_kind: true });
+        let r = Refusal::Mistyped {
+            recipient: "ann@example.org".into(),
+            expected: e,
+        };
+        assert_eq!(
+            r.to_string(),
+            "that is not the key sent to ann@example.org: it looks like a TOTP code, but \
+             ann@example.org was sent a one-time key; no attempt was counted"
+        );
+        assert!(
+            r.hint()
+                .unwrap()
+                .contains("not a code from an authenticator app")
+        );
+        assert_eq!(r.exit_code(), exit::DATAERR);
+        // A TOTP recipient who typed a key, or too few digits, or a code with a newline.
+        let k = crate::key::display(&format!(
+            "7KQ29XMD4HT{}",
+            crate::key::check_symbol("7KQ29XMD4HT").unwrap()
+        ));
+        assert_eq!(
+            shape(&totp, k.expose()),
+            Some(Expected::Otp {
+                digits: 6,
+                other_kind: true
+            })
+        );
+        assert_eq!(
+            shape(&totp, "12345"),
+            Some(Expected::Otp {
+                digits: 6,
+                other_kind: false
+            })
+        );
+        assert_eq!(shape(&totp, "123-456\n"), None);
+        assert_eq!(
+            shape(&totp, "１２３４５６"),
+            Some(Expected::Otp {
+                digits: 6,
+                other_kind: false
+            })
         );
     }
 }

@@ -9,6 +9,7 @@
 //! work, a pacing slot, a backoff, a new connection.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ pub enum Stop {
     Recipient(Error, u32),
     /// Every recipient would fail the same way.
     Batch(Error),
+    /// Ctrl-C came while this mail waited for its pacing slot: it was not sent.
+    Interrupted,
 }
 
 /// How a mail left.
@@ -222,6 +225,8 @@ pub struct Lane<'a> {
     job: &'a Job<'a>,
     deliver: Box<dyn Deliver + 'a>,
     pace: Option<&'a Pace>,
+    /// Set at Ctrl-C: a mail still waiting for its pacing slot is then not sent.
+    abort: &'a AtomicBool,
     store: Option<Store>,
     /// Delivered, not yet marked `pending`: marked in the same commit that records the next
     /// mail as `sending`, or on its own before this lane waits for anything or stops.
@@ -233,12 +238,14 @@ impl<'a> Lane<'a> {
         job: &'a Job<'a>,
         deliver: Box<dyn Deliver + 'a>,
         pace: Option<&'a Pace>,
+        abort: &'a AtomicBool,
         store: Option<Store>,
     ) -> Lane<'a> {
         Lane {
             job,
             deliver,
             pace,
+            abort,
             store,
             unmarked: None,
         }
@@ -273,7 +280,13 @@ impl<'a> Lane<'a> {
             if slot > Instant::now() {
                 // The last mail's code must be verifiable while this one waits for its slot.
                 self.flush().map_err(Stop::Batch)?;
-                thread::sleep(slot.saturating_duration_since(Instant::now()));
+                // A slot can be a minute away: Ctrl-C must not wait for it, nor send after it.
+                while let Some(left) = slot.checked_duration_since(Instant::now()) {
+                    if self.abort.load(Ordering::SeqCst) {
+                        return Err(Stop::Interrupted);
+                    }
+                    thread::sleep(left.min(Duration::from_millis(50)));
+                }
             }
         }
         let mut id = None;

@@ -32,7 +32,7 @@ impl SendLock {
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut owner = String::new();
                 let _ = file.read_to_string(&mut owner);
-                eprintln!(
+                say!(
                     "securemail: waiting for another securemail send (pid {}) to finish with {}",
                     owner.trim(),
                     store.display()

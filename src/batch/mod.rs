@@ -132,6 +132,8 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Stopped by Ctrl-C before the end of the list: those not counted were not sent to.
     pub interrupted: bool,
+    /// Of `sent`, those sent before Ctrl-C (the others were on the wire and finished after).
+    pub sent_before_interrupt: usize,
 }
 
 impl Summary {

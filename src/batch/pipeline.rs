@@ -70,6 +70,9 @@ pub fn run(
     // The main connection stays open for the whole run, and the threads' connections are
     // opened from it here, one after the other.
     let (_lock, main_store, interrupted) = if job.dry_run {
+        // Nothing is recorded, but a store that could not be used (its key file missing or
+        // another) is said now, not at the real run.
+        drop(Store::open_existing(job.settings)?);
         (None, None, HashSet::new())
     } else {
         // A PostgreSQL store holds its send lock itself; a SQLite one has a file beside it.
@@ -152,7 +155,7 @@ pub fn run(
                         dir: job.settings.outbox_dir.clone(),
                     }),
                 };
-                let mut lane = Lane::new(job, deliver, pace, store);
+                let mut lane = Lane::new(job, deliver, pace, abort, store);
                 run_lane(&mut lane, &built_rx, &report_tx, abort);
             });
         }
@@ -161,6 +164,7 @@ pub fn run(
         loop {
             if ctrl_c.requested() && !summary.interrupted {
                 summary.interrupted = true;
+                summary.sent_before_interrupt = summary.sent;
                 abort.store(true, Ordering::SeqCst);
                 observer.interrupted();
             }
@@ -217,7 +221,7 @@ fn spawn<'scope, 'env>(
         .spawn_scoped(scope, f);
     if let Err(e) = named {
         // Only under resource exhaustion; the batch then runs with fewer threads.
-        eprintln!("securemail: cannot start a {name} thread: {e}");
+        say!("securemail: cannot start a {name} thread: {e}");
     }
 }
 
@@ -418,6 +422,7 @@ fn run_lane(
                 let _ = reports.send(Event::Fatal(error));
                 break;
             }
+            Err(Stop::Interrupted) => break,
         };
         let _ = reports.send(Event::Report(Report {
             address: item.recipient.address,

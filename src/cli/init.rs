@@ -1,5 +1,4 @@
-//! `securemail init`: write a commented configuration (and the default templates if missing),
-//! then check it against the server.
+//! `securemail init`: write a commented configuration, then check it against the server.
 //!
 //! On a terminal every field is asked for with its default shown (an empty answer takes it), and
 //! a wrong answer is asked again with the reason; a flag answers its question instead, so that
@@ -21,13 +20,13 @@
 //! The shipped `config/account.toml` is what this writes for the default answers (a unit test
 //! keeps the two identical), so the documentation of every key lives in one place.
 //!
-//! Files are written through a temporary file beside them and renamed into place
-//! ([`write_whole`]): the config 0600, templates 0644, never over an existing file unless
-//! `--force` asks for it.
+//! The file is written through a temporary file beside it and renamed into place
+//! ([`crate::files::write_whole`]), 0600, never over an existing file unless `--force` asks for
+//! it (exit 73). Templates are never written: a clone's config uses the clone's `templates/`,
+//! any other the built-in ones (`securemail templates export DIR` writes them for editing).
 
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use toml_edit::{Decor, DocumentMut, Item, Key, value};
@@ -121,8 +120,10 @@ pub struct Answers {
 #[derive(Debug, Clone)]
 pub enum Layout {
     /// Written into the file, this prefix before each path relative to the config's directory
-    /// (`"../"` in a clone, where `config/` sits beside `templates/`); templates are written.
+    /// (`"../"` in a clone, where `config/` sits beside `templates/`, which it uses).
     Relative(String),
+    /// Anywhere else: the data files beside the config, the built-in templates.
+    Beside,
     /// Left unset (commented, showing where they go): the data files default to this directory
     /// (`$XDG_DATA_HOME/securemail`, see [`config::discover`]) and the built-in templates serve.
     DataDir(PathBuf),
@@ -298,7 +299,8 @@ pub fn template(a: &Answers) -> String {
         let relative = doc[table][key].as_str().unwrap_or_default().to_string();
         match &a.layout {
             Layout::Relative(base) => doc[table][key] = value(format!("{base}{relative}")),
-            Layout::DataDir(_) if table == "templates" => off.push((table, key)),
+            Layout::DataDir(_) | Layout::Beside if table == "templates" => off.push((table, key)),
+            Layout::Beside => {}
             Layout::DataDir(dir) => {
                 doc[table][key] = value(dir.join(relative).display().to_string());
                 off.push((table, key));
@@ -422,14 +424,6 @@ fn key_value_line(key: &Key, item: &Item) -> String {
     format!("{} = {item}", key.display_repr())
 }
 
-/// The default templates, written by `init` where there are none.
-const TEMPLATES: [(&str, &str); 4] = [
-    ("otp.html", include_str!("../../templates/otp.html")),
-    ("otp.txt", include_str!("../../templates/otp.txt")),
-    ("key.html", include_str!("../../templates/key.html")),
-    ("key.txt", include_str!("../../templates/key.txt")),
-];
-
 impl InitArgs {
     /// Writes the configuration to `path` (`--config`, `$SECUREMAIL_CONFIG` or the per-user
     /// file: see [`config::discover::Environment::init_path`]).
@@ -471,18 +465,42 @@ impl Asker {
             let line = read_answer(question, default)?;
             match check(&line) {
                 Ok(v) => return Ok(v),
-                Err(reason) => eprintln!("  {reason}; try again"),
+                Err(reason) => say!("  {reason}; try again"),
             }
         }
+    }
+}
+
+impl Asker {
+    /// [`Asker::get`] for an answer with no default that can stand in for it: without a
+    /// terminal, its flag must be given (a placeholder written silently would be worse than
+    /// saying what is missing).
+    fn require<T>(
+        &self,
+        flag: (&str, Option<&str>),
+        question: &str,
+        default: &str,
+        check: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, Error> {
+        let (name, given) = flag;
+        if !self.tty && given.is_none() {
+            return Err(Error::Usage {
+                message: format!("{name} is missing, and there is no terminal to ask on"),
+                hint: Some(format!(
+                    "pass {name}, or run securemail init on a terminal to be asked"
+                )),
+            });
+        }
+        self.get(flag, question, default, check)
     }
 }
 
 /// One answer from the terminal: `question [default]: `; an empty line is `default`.
 fn read_answer(question: &str, default: &str) -> Result<String, Error> {
     if default.is_empty() {
-        eprint!("{question}: ");
+        say_inline!("{question}: ");
     } else {
-        eprint!("{question} [{default}]: ");
+        say_inline!("{question} [{default}]: ");
     }
     let _ = std::io::stderr().flush();
     let mut line = String::new();
@@ -491,7 +509,7 @@ fn read_answer(question: &str, default: &str) -> Result<String, Error> {
         .read_line(&mut line)
         .map_err(Error::Prompt)?;
     if n == 0 {
-        eprintln!();
+        say!();
         return Err(Error::Usage {
             message: format!("no answer to \"{question}\" (end of input); nothing was written"),
             hint: Some("run securemail init again, or pass every answer as a flag".into()),
@@ -502,30 +520,10 @@ fn read_answer(question: &str, default: &str) -> Result<String, Error> {
 }
 
 fn exists(path: &Path) -> Error {
-    Error::Usage {
+    Error::Exists {
         message: format!("{} already exists", path.display()),
-        hint: Some("pass --force to replace it".into()),
+        hint: "pass --force to replace it".into(),
     }
-}
-
-/// Writes `path` whole or not at all: a temporary file beside it, given `mode` explicitly (the
-/// umask does not decide), renamed into place; over an existing file only if `replace`.
-fn write_whole(path: &Path, bytes: &[u8], mode: u32, replace: bool) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    let placed = if replace {
-        file.persist(path)
-    } else {
-        file.persist_noclobber(path)
-    };
-    placed.map(drop).map_err(|e| e.error)
 }
 
 pub(super) fn run(path: &Path, out: Printer, args: InitArgs) -> Result<(), Error> {
@@ -547,7 +545,7 @@ pub(super) fn run(path: &Path, out: Printer, args: InitArgs) -> Result<(), Error
         {
             Layout::Relative("../".to_string())
         }
-        None => Layout::Relative(String::new()),
+        None => Layout::Beside,
     };
     let asker = Asker {
         tty: std::io::stdin().is_terminal(),
@@ -563,11 +561,10 @@ pub(super) fn run(path: &Path, out: Printer, args: InitArgs) -> Result<(), Error
 /// Every answer, in the order a person thinks of them: who sends, through which server, how to
 /// log in, and the name the authenticator app shows.
 fn ask_all(asker: &Asker, args: &InitArgs, dir: &Path, layout: Layout) -> Result<Answers, Error> {
-    let example = "Example Admin <admin@example.org>";
-    let (from, sender) = asker.get(
+    let (from, sender) = asker.require(
         ("--from", args.from.as_deref()),
         "Send as (name and address, e.g. Example Admin <admin@example.org>)",
-        if asker.tty { "" } else { example },
+        "",
         check_from,
     )?;
     let preset = match (args.preset, &args.host) {
@@ -587,8 +584,28 @@ fn ask_all(asker: &Asker, args: &InitArgs, dir: &Path, layout: Layout) -> Result
             },
         )?,
     };
+    let smtp_flags = [
+        ("--port", args.port.is_some()),
+        ("--security", args.security.is_some()),
+        ("--username", args.username.is_some()),
+        ("--password-env", args.password_env.is_some()),
+        ("--password-command", args.password_command.is_some()),
+        ("--password-prompt", args.password_prompt),
+        ("--ca-file", args.ca_file.is_some()),
+    ];
     let smtp = match preset.server() {
-        None => None,
+        None => {
+            // A server setting with no server would be dropped without a word.
+            if let Some((flag, _)) = smtp_flags.iter().find(|(_, given)| *given) {
+                return Err(Error::Usage {
+                    message: format!("{flag} is for an SMTP server, but none was chosen"),
+                    hint: Some(
+                        "pass --host (or --preset gmail|gmail-starttls|outlook) with it".into(),
+                    ),
+                });
+            }
+            None
+        }
         Some(server) => Some(ask_smtp(asker, args, dir, server, &sender)?),
     };
     let display = sender
@@ -691,8 +708,10 @@ fn ask_security(asker: &Asker, flag: Option<&str>, port: u16) -> Result<Option<S
             let question = format!(
                 "Port {port} is neither 465 nor 587: tls (TLS from the first byte) or starttls"
             );
+            // Asked with a default on a terminal; without one, a flag must say it (a wrong
+            // guess means a handshake that never completes).
             return asker
-                .get(("--security", flag), &question, "tls", parse)
+                .require(("--security", flag), &question, "tls", parse)
                 .map(Some);
         }
     };
@@ -828,8 +847,14 @@ fn check_from(s: &str) -> Result<(String, Mailbox), String> {
     if s.contains(['\r', '\n']) {
         return Err("the sender contains a line break".into());
     }
-    let mailbox: Mailbox = s.parse().map_err(|e| {
-        format!("{s:?} is not a mailbox ({e}): write e.g. Example Admin <admin@example.org>")
+    // lettre's own reason ("Invalid input") says nothing a person can act on.
+    let mailbox: Mailbox = s.parse().map_err(|_| {
+        let why = if s.contains('@') {
+            "not an address, nor a name followed by an address in <>"
+        } else {
+            "no address in it"
+        };
+        format!("{s:?} is not a mailbox ({why}): write e.g. Example Admin <admin@example.org>")
     })?;
     Recipient::parse(mailbox.email.as_ref(), None).map_err(|e| e.to_string())?;
     Ok((s.to_string(), mailbox))
@@ -849,7 +874,7 @@ fn write_config(
         hint: None,
     };
     crate::files::create_private_dirs(dir).map_err(|e| io(dir, e))?;
-    match write_whole(path, text.as_bytes(), 0o600, force) {
+    match crate::files::write_whole(path, text.as_bytes(), 0o600, force) {
         Ok(()) => {}
         // Created by someone else since the check above.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists(path)),
@@ -857,21 +882,14 @@ fn write_config(
     }
     out.human(&format!("wrote {}", path.display()));
 
-    let Layout::Relative(base) = layout else {
-        out.human("templates: the built-in ones (securemail templates export DIR to edit them)");
-        return Ok(());
-    };
-    let templates = dir.join(format!("{base}templates"));
-    if !templates.is_dir() {
-        std::fs::create_dir_all(&templates).map_err(|e| io(&templates, e))?;
-        for (name, body) in TEMPLATES {
-            let file = templates.join(name);
-            write_whole(&file, body.as_bytes(), 0o644, false).map_err(|e| io(&file, e))?;
+    match layout {
+        Layout::Relative(base) => out.human(&format!(
+            "templates: {}",
+            dir.join(format!("{base}templates")).display()
+        )),
+        Layout::Beside | Layout::DataDir(_) => {
+            out.human("templates: the built-in ones (securemail templates export DIR to edit them)")
         }
-        out.human(&format!(
-            "wrote the default templates to {}",
-            templates.display()
-        ));
     }
     Ok(())
 }
@@ -1130,13 +1148,16 @@ mod tests {
     fn a_file_is_written_whole_with_its_mode_and_not_clobbered() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("account.toml");
-        write_whole(&path, b"first", 0o600, false).unwrap();
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        crate::files::write_whole(&path, b"first", 0o600, false).unwrap();
+        let mode = |p: &Path| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        };
         assert_eq!(mode(&path), 0o600);
-        let e = write_whole(&path, b"second", 0o600, false).unwrap_err();
+        let e = crate::files::write_whole(&path, b"second", 0o600, false).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
-        write_whole(&path, b"third", 0o644, true).unwrap();
+        crate::files::write_whole(&path, b"third", 0o644, true).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"third");
         assert_eq!(mode(&path), 0o644);
         // No temporary file is left behind, whatever happened.

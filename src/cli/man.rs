@@ -123,7 +123,7 @@ fn exit_status(roff: &mut Roff) {
         "securemail follows sysexits.h, as msmtp does, so that scripts can tell \"try again \
          later\" from \"this will never work\":",
     );
-    let table: [(u8, &str); 13] = [
+    let table: [(u8, &str); 14] = [
         (exit::OK, "Everything worked, or the code was accepted."),
         (
             exit::REFUSED,
@@ -147,6 +147,11 @@ fn exit_status(roff: &mut Roff) {
         (
             exit::SOFTWARE,
             "An internal error; please report it (EX_SOFTWARE).",
+        ),
+        (
+            exit::CANTCREAT,
+            "A file to be written exists already (init, templates export): pass --force to \
+             replace it (EX_CANTCREAT).",
         ),
         (
             exit::IOERR,
@@ -222,8 +227,9 @@ fn files(roff: &mut Roff) {
     item(
         roff,
         "securemail.key",
-        "The store's key file, beside the store (0600). Without it the store cannot be read: \
-         back the two up together.",
+        "The store's key file, beside the store (0600). Without it the store cannot be read. \
+         Back it up with the store, but not in the same place (anyone with both can read \
+         pending TOTP secrets); securemail status shows its id, to compare after a restore.",
     );
     item(
         roff,
@@ -241,6 +247,13 @@ fn files(roff: &mut Roff) {
         "[log] file",
         "A line per mail sent (time, server, TLS, user, from, to, size, reply, exit code), as \
          msmtp's logfile; off unless set.",
+    );
+    item(
+        roff,
+        "securemail-audit.log",
+        "[audit] file, by default beside the store: one JSON line per security event (mails \
+         sent, skipped or held back, codes checked and what they came to, locks, revokes, \
+         replies set aside), never a code, key, secret or password; 0600, only appended to.",
     );
     item(
         roff,

@@ -14,7 +14,7 @@ mod send;
 mod status;
 mod templates;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -70,7 +70,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Invalidate a recipient's pending or verified code.
     Revoke(RevokeArgs),
-    /// Write a commented configuration file (and the default templates if missing).
+    /// Write a commented configuration file, asking for each setting, then check it.
     Init(InitArgs),
     /// Write the templates built into securemail to a directory, for editing.
     Templates(TemplatesArgs),
@@ -102,9 +102,9 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
         .find_map(|l| l.strip_prefix("tip: "))
         .map_or_else(|| "see securemail --help".to_string(), str::to_string);
     Printer::new(json, 0).json_error_line(exit::USAGE, message, Some(&hint));
-    eprint!("securemail: error: {body}");
+    say_inline!("securemail: error: {body}");
     if !body.ends_with('\n') {
-        eprintln!();
+        say!();
     }
     ExitCode::from(exit::USAGE)
 }
@@ -120,6 +120,7 @@ pub fn run(cli: Cli, out: Printer) -> Result<(), Error> {
         other => other,
     };
     let found = config::discover::find(cli.config.as_deref())?;
+    config::discover::trusted(&found)?;
     out.verbose(&format!(
         "configuration {} ({})",
         found.path.display(),
@@ -157,8 +158,14 @@ fn init_path(flag: Option<PathBuf>) -> Result<PathBuf, Error> {
         })
 }
 
-/// The value of `--flag`, or asked for when stdin is a terminal; a usage error otherwise.
-fn value_or_prompt(value: Option<String>, flag: &str, question: &str) -> Result<String, Error> {
+/// The value of `--flag` put through `check`, or asked for when stdin is a terminal (a wrong
+/// answer is asked again, with the reason); a usage error otherwise.
+fn value_or_prompt<T>(
+    value: Option<String>,
+    flag: &str,
+    question: &str,
+    check: impl Fn(&str) -> Result<T, Error>,
+) -> Result<T, Error> {
     if let Some(v) = value {
         if v.trim().is_empty() {
             return Err(Error::Usage {
@@ -166,7 +173,7 @@ fn value_or_prompt(value: Option<String>, flag: &str, question: &str) -> Result<
                 hint: None,
             });
         }
-        return Ok(v);
+        return check(&v);
     }
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
@@ -177,16 +184,24 @@ fn value_or_prompt(value: Option<String>, flag: &str, question: &str) -> Result<
             )),
         });
     }
-    eprint!("{question}: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line).map_err(Error::Prompt)?;
-    let line = line.trim().to_string();
-    if line.is_empty() {
-        return Err(Error::Usage {
-            message: format!("no answer for {flag}"),
-            hint: None,
-        });
+    loop {
+        say_inline!("{question}: ");
+        let mut line = String::new();
+        let n = stdin.lock().read_line(&mut line).map_err(Error::Prompt)?;
+        if n == 0 {
+            say!();
+            return Err(Error::Usage {
+                message: format!("no answer for {flag} (end of input)"),
+                hint: Some(format!("pass {flag}")),
+            });
+        }
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match check(line) {
+            Ok(v) => return Ok(v),
+            Err(e) => say!("  {e}; try again"),
+        }
     }
-    Ok(line)
 }

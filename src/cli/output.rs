@@ -11,8 +11,8 @@
 //! there (Rust ignores SIGPIPE, so the write fails instead of the process being killed).
 
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -23,9 +23,13 @@ use crate::transport::smtp::Trace;
 /// Set once stdout cannot be written to any more (its reader went away): later output is dropped.
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 
+/// Why stdout could not be written, when the reason was not a reader that went away.
+static STDOUT_ERROR: OnceLock<String> = OnceLock::new();
+
 /// Writes `bytes` to stdout, locked, in one go. A reader that has gone (EPIPE) ends output
-/// quietly; any other failure (a full disk behind a redirect) is said once on stderr. Either way
-/// nothing more is written to stdout, and the command carries on.
+/// quietly; any other failure (a full disk behind a redirect) is kept for [`stdout_error`], so
+/// that the command, having finished its work, exits 74 instead of 0. Either way nothing more is
+/// written to stdout, and the command carries on.
 pub fn write_stdout(bytes: &[u8]) {
     if STDOUT_GONE.load(Ordering::Relaxed) {
         return;
@@ -34,12 +38,14 @@ pub fn write_stdout(bytes: &[u8]) {
     if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
         STDOUT_GONE.store(true, Ordering::Relaxed);
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!(
-                "securemail: cannot write to stdout: {}",
-                crate::io_reason(&e)
-            );
+            let _ = STDOUT_ERROR.set(crate::io_reason(&e));
         }
     }
+}
+
+/// Why output was lost, if a write to stdout failed for another reason than EPIPE.
+pub fn stdout_error() -> Option<String> {
+    STDOUT_ERROR.get().cloned()
 }
 
 /// One line on stdout, through [`write_stdout`].
@@ -79,7 +85,7 @@ impl Printer {
             match serde_json::to_string(item) {
                 Ok(line) => write_line(&line),
                 // Our own structs of strings and numbers always serialise; say so if not.
-                Err(e) => eprintln!("securemail: cannot write a JSON line: {e}"),
+                Err(e) => say!("securemail: cannot write a JSON line: {e}"),
             }
         } else if let Some(text) = human() {
             write_line(&text);
@@ -96,7 +102,7 @@ impl Printer {
     /// Progress for `-v`, on stderr; `-vv` adds the time since the start.
     pub fn verbose(&self, line: &str) {
         if self.verbose > 0 {
-            eprintln!("securemail: {}{line}", self.stamp());
+            say!("securemail: {}{line}", self.stamp());
         }
     }
 
@@ -106,9 +112,8 @@ impl Printer {
         let tag = tag.to_string();
         let printer = *self;
         (self.verbose > 0).then(|| {
-            Arc::new(move |line: &str| {
-                eprintln!("securemail: {}smtp{tag}: {line}", printer.stamp())
-            }) as Trace
+            Arc::new(move |line: &str| say!("securemail: {}smtp{tag}: {line}", printer.stamp()))
+                as Trace
         })
     }
 
@@ -137,17 +142,17 @@ impl Printer {
             };
             self.emit(&line, || None);
         }
-        eprintln!("securemail: error: {e}");
+        say!("securemail: error: {e}");
         if self.verbose > 0 {
             // The chain of causes the message summarises, for whoever has to dig (`-v`).
             let mut cause = std::error::Error::source(e);
             while let Some(c) = cause {
-                eprintln!("caused by: {c}");
+                say!("caused by: {c}");
                 cause = c.source();
             }
         }
         if let Some(hint) = hint {
-            eprintln!("hint: {hint}");
+            say!("hint: {hint}");
         }
     }
 }
@@ -179,12 +184,7 @@ struct ErrorLine {
     hint: Option<String>,
 }
 
-/// Unix seconds as RFC 3339 UTC, e.g. `2026-11-25T10:49:00Z`.
-pub fn rfc3339(unix: i64) -> String {
-    let t =
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
-    humantime::format_rfc3339_seconds(t).to_string()
-}
+pub use crate::rfc3339;
 
 #[cfg(test)]
 mod tests {

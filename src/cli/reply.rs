@@ -65,13 +65,15 @@ fn check(
             audit,
             ids: ReplyIds::read(&raw),
             file: None,
+            received: None,
         };
         let outcome = from_message(store.as_mut(), settings, &original, &raw, seen);
         return finish(out, None, outcome);
     }
-    let to = value_or_prompt(args.to, "--to", "Recipient address")?;
-    let to = Recipient::parse(&to, None)?;
-    let code = value_or_prompt(args.code, "--code", "Code")?;
+    let to = value_or_prompt(args.to, "--to", "Recipient address", |s| {
+        Ok(Recipient::parse(s, None)?)
+    })?;
+    let code = value_or_prompt(args.code, "--code", "Code", |s| Ok(s.to_string()))?;
     // What a paste brings along (a trailing newline, spaces) is not part of the code.
     let code = code.trim();
     if code.chars().count() > 256 || code.chars().any(char::is_control) {
@@ -86,6 +88,7 @@ fn check(
         audit,
         ids: ReplyIds::default(),
         file: None,
+        received: None,
     };
     // No store: no code was ever issued, and none is created.
     let Some(mut store) = Store::open_existing(settings)? else {
@@ -95,8 +98,9 @@ fn check(
         seen.refused(&none, None, None);
         return finish(out, None, Err(Error::Refused(none)));
     };
+    let now = unix_now();
     let (record, verdict) =
-        verify::verify_record(&mut store, settings, &to.address, code, unix_now());
+        verify::verify_record(&mut store, settings, &to.address, code, now, now);
     seen.verdict(record, &verdict);
     finish(
         out,
@@ -115,6 +119,9 @@ struct Seen<'a> {
     audit: &'a mut Audit,
     ids: ReplyIds,
     file: Option<&'a str>,
+    /// When the reply was delivered (a Maildir file's time), if known: its TOTP code is judged
+    /// at that time (see [`verify::verify_record`]).
+    received: Option<i64>,
 }
 
 impl Seen<'_> {
@@ -234,13 +241,12 @@ fn read_message(file: &Path) -> Result<Vec<u8>, Error> {
     } else {
         fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut raw))
     };
-    read.map_err(|e| Error::Input {
+    read.map_err(|e| Error::NoInput {
         message: format!(
             "cannot read the message {}: {}",
             file.display(),
             crate::io_reason(&e)
         ),
-        hint: None,
     })?;
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(Error::Input {
@@ -326,8 +332,10 @@ fn from_message(
             Ok(Checked::NoCode { from })
         }
         [code] => {
+            let now = unix_now();
+            let typed_at = seen.received.unwrap_or(now);
             let (checked, verdict) =
-                verify::verify_record(store, settings, &from, code, unix_now());
+                verify::verify_record(store, settings, &from, code, now, typed_at);
             seen.verdict(checked, &verdict);
             verdict.map(Checked::Accepted).map_err(Error::from)
         }
@@ -399,7 +407,8 @@ struct ReplyLine<'a> {
     recipient: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kind: Option<&'static str>,
-    /// `accepted`, `refused`, `no_code`, `mistyped`, `ambiguous`, `set_aside` or `malformed`.
+    /// `accepted`, `refused`, `no_code`, `mistyped`, `ambiguous`, `set_aside`, `malformed` or
+    /// (`--maildir`, left in new/ until a throttle or budget allows) `deferred`.
     outcome: &'static str,
     /// For `accepted`: whether this first code confirmed a TOTP enrolment.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -410,6 +419,9 @@ struct ReplyLine<'a> {
     /// For `set_aside`: the Maildir folder it belongs in (`auto` or `unauthenticated`).
     #[serde(skip_serializing_if = "Option::is_none")]
     folder: Option<&'static str>,
+    /// For `deferred`: when it will be looked at again (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_at: Option<String>,
 }
 
 /// `{"type":"summary","command":"reply",…}`: the counts of a Maildir run.
@@ -551,6 +563,15 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> 
     for entry in fs::read_dir(&new).map_err(|e| maildir_error(&new, e))? {
         let Ok(entry) = entry else { continue };
         if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            // A directory, pipe, socket or link was not delivered by a mail system; it stays,
+            // and is said rather than skipped in silence (reading a pipe would hang the run).
+            if !entry.file_name().to_string_lossy().starts_with('.') {
+                say!(
+                    "securemail: warning: {} left in new/: not a regular file (a mail system \
+                     delivers files); move it away",
+                    entry.path().display()
+                );
+            }
             continue;
         }
         match entry.file_name().into_string() {
@@ -558,7 +579,7 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> 
             Ok(n) => names.push(n),
             // Maildir names are ASCII; such a file was not put there by a mail system. Said,
             // not skipped in silence: it stays in new/.
-            Err(raw) => eprintln!(
+            Err(raw) => say!(
                 "securemail: warning: {} left in new/: its name is not UTF-8 (Maildir names \
                  are ASCII); rename it to have it read",
                 new.join(&raw).display()
@@ -575,12 +596,21 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> 
         if fs::symlink_metadata(&path).is_err() {
             continue; // a mail client took it meanwhile
         }
-        let outcome = match read_message(&path) {
+        // A message that cannot be read is set aside as malformed, like one that cannot be parsed.
+        let read = read_message(&path).map_err(|e| match e {
+            Error::NoInput { message } => Error::Input {
+                message,
+                hint: None,
+            },
+            other => other,
+        });
+        let outcome = match read {
             Ok(raw) => {
                 let seen = Seen {
                     ids: ReplyIds::read(&raw),
                     audit: &mut *audit,
                     file: Some(&name),
+                    received: delivered_at(&path),
                 };
                 from_message(store.as_mut(), settings, &original, &raw, seen)
             }
@@ -615,7 +645,15 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> 
             }
             Err(Error::Refused(r)) if r.exit_code() == exit::TEMPFAIL => {
                 n.deferred += 1;
-                out.human(&format!("{name}: left in new/ for later: {r}"));
+                let v = ReplyLine {
+                    file: Some(&name),
+                    recipient: Some(r.recipient().to_string()),
+                    outcome: "deferred",
+                    reason: Some(r.reason().to_string()),
+                    retry_at: r.retry_at().map(crate::rfc3339),
+                    ..ReplyLine::default()
+                };
+                out.emit(&v, || Some(format!("{name}: left in new/ for later: {r}")));
             }
             Err(e) if !matches!(e, Error::Refused(_)) => return Err(e),
             // Accepted, refused, no code: a verdict, committed.
@@ -658,6 +696,17 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> 
         ))
     });
     Ok(())
+}
+
+/// When a Maildir message was delivered: its file's modification time, which the delivery
+/// agent sets and a sender cannot choose (the `Date:` header is the sender's word).
+fn delivered_at(path: &Path) -> Option<i64> {
+    let modified = fs::symlink_metadata(path).ok()?.modified().ok()?;
+    let secs = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    i64::try_from(secs).ok()
 }
 
 /// Moves a set-aside message out of new/ into its folder, and reports it.
@@ -716,7 +765,7 @@ fn lock_maildir(dir: &Path) -> Result<fs::File, Error> {
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
-            eprintln!(
+            say!(
                 "securemail: waiting for another securemail reply to finish with {}",
                 dir.display()
             );

@@ -18,9 +18,9 @@ use crate::audit::{self, Audit, Event, EventType, Reason, Replaced};
 use crate::batch::{self, Existing, Job, Observer, Outcome, Report, SkipReason, Summary};
 use crate::config::{Delivery, Settings};
 use crate::error::Error;
-use crate::mail::Kit;
 use crate::mail::mime::{default_subject, human_time};
 use crate::mail::recipient::{MAX_NAME_CHARS, MAX_SUBJECT_CHARS, check_header_value};
+use crate::mail::{Kit, Recipient};
 use crate::recipients::{self, ListFile, Source};
 use crate::sendlog::{Entry, SendLog};
 use crate::store::State;
@@ -85,7 +85,10 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
     let source = match (args.to_list, args.to) {
         (Some(path), _) => Source::File(ListFile::open(&path)?),
         (None, to) if to.is_empty() => Source::Args {
-            to: vec![value_or_prompt(None, "--to", "Recipient address")?],
+            to: vec![value_or_prompt(None, "--to", "Recipient address", |s| {
+                Recipient::parse(s, None)?;
+                Ok(s.to_string())
+            })?],
             name: args.name.clone(),
         },
         (None, to) => Source::Args {
@@ -157,6 +160,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
             Some(r) => single_result(settings, out, kind, server.as_deref(), args.dry_run, r),
             None if summary.interrupted => Err(Error::Interrupted {
                 sent: 0,
+                after: 0,
                 resend: args.resend,
             }),
             None => Ok(()),
@@ -177,6 +181,7 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
     let result = if summary.interrupted {
         Err(Error::Interrupted {
             sent: summary.sent,
+            after: summary.sent - summary.sent_before_interrupt,
             resend: args.resend,
         })
     } else {
@@ -551,7 +556,7 @@ impl Observer for Single {
 
 fn note_interrupted(interrupted: &[String]) {
     if !interrupted.is_empty() {
-        eprintln!(
+        say!(
             "securemail: a previous send stopped while mail to {} was in flight; those in this run are sent again and may get two mails",
             interrupted.join(", ")
         );
@@ -655,7 +660,7 @@ impl Many {
 
     fn line(&self, text: &str) {
         if self.bar.is_hidden() {
-            eprintln!("{text}");
+            say!("{text}");
         } else {
             self.bar.println(text);
         }

@@ -2,8 +2,6 @@
 //! editing. Point `[templates] dir` at DIR afterwards; files removed from DIR fall back to the
 //! built-in ones.
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -61,7 +59,7 @@ fn export(dir: &Path, force: bool, out: Printer) -> Result<(), Error> {
             .map(|p| p.display().to_string())
             .collect();
         if !present.is_empty() {
-            return Err(Error::Usage {
+            return Err(Error::Exists {
                 message: format!(
                     "{} already exist{}",
                     present.join(", "),
@@ -70,14 +68,15 @@ fn export(dir: &Path, force: bool, out: Printer) -> Result<(), Error> {
                         _ => "",
                     }
                 ),
-                hint: Some("pass --force to replace them, or export to another directory".into()),
+                hint: "pass --force to replace them, or export to another directory".into(),
             });
         }
     }
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     for (name, body) in BUILT_IN {
         let path = dir.join(name);
-        write_whole(&path, body.as_bytes(), force).map_err(|e| io(&path, e))?;
+        crate::files::write_whole(&path, body.as_bytes(), 0o644, force)
+            .map_err(|e| io(&path, e))?;
         out.emit(&Written { path: &path }, || {
             Some(format!("wrote {}", path.display()))
         });
@@ -87,24 +86,4 @@ fn export(dir: &Path, force: bool, out: Printer) -> Result<(), Error> {
         dir.display()
     ));
     Ok(())
-}
-
-/// Writes `path` 0644 through a temporary file renamed into place: whole or not at all, never
-/// through a link, over an existing file only if `replace`.
-fn write_whole(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    let placed = if replace {
-        file.persist(path)
-    } else {
-        file.persist_noclobber(path)
-    };
-    placed.map(drop).map_err(|e| e.error)
 }

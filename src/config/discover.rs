@@ -95,6 +95,8 @@ pub struct Environment {
     pub xdg_config_home: Option<OsString>,
     pub xdg_data_home: Option<OsString>,
     pub home: Option<PathBuf>,
+    /// The working directory, to name the clone's configuration absolutely.
+    pub cwd: Option<PathBuf>,
 }
 
 impl Environment {
@@ -106,6 +108,7 @@ impl Environment {
             xdg_config_home: var("XDG_CONFIG_HOME"),
             xdg_data_home: var("XDG_DATA_HOME"),
             home: var("HOME").map(PathBuf::from).or_else(std::env::home_dir),
+            cwd: std::env::current_dir().ok(),
         }
     }
 
@@ -158,7 +161,11 @@ impl Environment {
             if exists(&path) {
                 return Ok(Found { path, source });
             }
-            tried.push(path);
+            // Named absolute in the error: "tried config/account.toml" leaves open where from.
+            match (&self.cwd, path.is_relative()) {
+                (Some(cwd), true) => tried.push(cwd.join(path)),
+                _ => tried.push(path),
+            }
         }
         Err(NotFound {
             tried,
@@ -206,6 +213,69 @@ fn xdg_dir(var: Option<&OsString>, home: Option<&Path>, fallback: &str) -> Optio
 /// The configuration file to use, from `--config` (`flag`) and the process's environment.
 pub fn find(flag: Option<&Path>) -> Result<Found, NotFound> {
     Environment::current().find(flag, Path::exists)
+}
+
+/// A configuration found in the working directory that securemail will not use: it can run
+/// commands (`password_command`), so a `config/account.toml` that someone else could have put
+/// in a shared directory (`cd /tmp; securemail status`) must not be read unasked.
+#[derive(Debug, thiserror::Error)]
+#[error("not using {}: {reason}", .path.display())]
+pub struct Untrusted {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl Untrusted {
+    pub fn hint(&self) -> String {
+        format!(
+            "a configuration in the working directory must be yours and writable only by you \
+             (as must its directory): chmod go-w it, or pass --config {} to use it anyway",
+            self.path.display()
+        )
+    }
+}
+
+/// Checks a configuration that was found rather than named: one from the working directory
+/// ([`Source::Clone`]) must be owned by the user (or root) and writable by nobody else (group
+/// write only for the user's own group), and so must its directory, like ssh's StrictModes. Named files (`--config`,
+/// `$SECUREMAIL_CONFIG`) and those in the user's or system's config directory are not checked.
+pub fn trusted(found: &Found) -> Result<(), Untrusted> {
+    use std::os::unix::fs::MetadataExt as _;
+    if found.source != Source::Clone {
+        return Ok(());
+    }
+    let me = rustix::process::geteuid().as_raw();
+    let my_group = rustix::process::getegid().as_raw();
+    let dir = found.path.parent().unwrap_or(Path::new("."));
+    for (what, path) in [("it", found.path.as_path()), ("its directory", dir)] {
+        let untrusted = |reason: String| Untrusted {
+            path: found.path.clone(),
+            reason,
+        };
+        let meta = std::fs::metadata(path)
+            .map_err(|e| untrusted(format!("cannot read {what}: {}", crate::io_reason(&e))))?;
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(untrusted(format!(
+                "{what} belongs to another user (uid {})",
+                meta.uid()
+            )));
+        }
+        // Group-writable is fine for the user's own group (a user-private group, umask 002).
+        let others = if meta.mode() & 0o002 != 0 {
+            Some("everyone")
+        } else if meta.mode() & 0o020 != 0 && meta.gid() != my_group {
+            Some("another group")
+        } else {
+            None
+        };
+        if let Some(who) = others {
+            return Err(untrusted(format!(
+                "{what} is writable by {who} (mode {:o})",
+                meta.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Where `securemail init` writes by default: `$XDG_CONFIG_HOME/securemail/account.toml`

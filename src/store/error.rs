@@ -23,6 +23,8 @@ pub enum StoreError {
     Sqlite { path: PathBuf, reason: String },
     #[error("cannot use the store key file {}: {reason}", path.display())]
     KeyFile { path: PathBuf, reason: String },
+    #[error("the store key file {} is damaged: {reason}", path.display())]
+    KeyFileDamaged { path: PathBuf, reason: String },
     #[error("the store key file {} is readable by others (mode {mode:o})", path.display())]
     KeyFileOpen { path: PathBuf, mode: u32 },
     #[error("the key file {} of the store {} is missing{}", key.display(), db.display(),
@@ -65,6 +67,7 @@ impl StoreError {
         match self {
             StoreError::Busy { .. } => exit::TEMPFAIL,
             StoreError::KeyFileOpen { .. }
+            | StoreError::KeyFileDamaged { .. }
             | StoreError::Newer { .. }
             | StoreError::KeyMissing { .. }
             | StoreError::KeyMismatch { .. } => exit::CONFIG,
@@ -85,7 +88,7 @@ impl StoreError {
             StoreError::Newer { .. } => "upgrade securemail".into(),
             StoreError::ReadOnly { .. } => "make the store file and its directory writable by this user".into(),
             StoreError::Sqlite { .. } => return None,
-            StoreError::KeyFile { .. } => "the key file must hold the 32 bytes securemail wrote; restore it from a backup (without it no stored code verifies)".into(),
+            StoreError::KeyFile { .. } | StoreError::KeyFileDamaged { .. } => "the key file must hold the 32 bytes securemail wrote; restore it from a backup (without it no stored code verifies)".into(),
             StoreError::KeyFileOpen { path, .. } => format!("chmod 600 {}", path.display()),
             StoreError::KeyMissing { db, key, .. } => format!(
                 "restore {} from your backup: without it no code issued so far can be checked. \

@@ -226,7 +226,7 @@ impl PgStore {
             .and_then(|r| r.try_get(0))
             .map_err(|e| at.err(e))?;
         if !got {
-            eprintln!(
+            say!(
                 "securemail: waiting for another securemail send to finish with {}",
                 at.name()
             );

@@ -213,6 +213,17 @@ fn read_key(path: &Path) -> Result<Option<zeroize::Zeroizing<[u8; 32]>>, StoreEr
         path: path.to_path_buf(),
         reason,
     };
+    // Not a key file securemail wrote: a configuration matter (restore it), not an I/O error.
+    let damaged = |reason: String| StoreError::KeyFileDamaged {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && !m.is_file()
+        && !m.file_type().is_symlink()
+    {
+        return Err(damaged("it is not a regular file".into()));
+    }
     let mut f = match files::open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -227,7 +238,7 @@ fn read_key(path: &Path) -> Result<Option<zeroize::Zeroizing<[u8; 32]>>, StoreEr
         });
     }
     if meta.len() != 32 {
-        return Err(err(format!("it is {} bytes, not 32", meta.len())));
+        return Err(damaged(format!("it is {} bytes, not 32", meta.len())));
     }
     let mut master = zeroize::Zeroizing::new([0u8; 32]);
     f.read_exact(master.as_mut())

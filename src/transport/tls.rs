@@ -224,17 +224,26 @@ fn from_rustls(host: &str, port: u16, tls: &rustls::Error) -> TransportError {
 }
 
 /// A refused certificate: what was wrong, and with it what the server presented.
+#[allow(deprecated)] // rustls still returns the context-free variants from some paths
 fn certificate(host: String, cause: &CertificateError, p: Option<Presented>) -> TransportError {
     let ca_as_leaf = matches!(cause, CertificateError::Other(OtherError(o))
         if matches!(o.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity)));
     match (cause, p) {
         (_, Some(presented)) if ca_as_leaf => TransportError::CertIsCa { host, presented },
-        (CertificateError::UnknownIssuer, Some(p)) if p.subject == p.issuer => {
-            TransportError::CertSelfSigned {
-                host,
-                subject: p.subject,
-            }
-        }
+        // Self-signed. When its subject is also the name of a CA the machine trusts, the
+        // verifier checks it against that CA's key and says "bad signature" (or, with another
+        // key type, "unsupported algorithm"): it is still a self-signed certificate.
+        (
+            CertificateError::UnknownIssuer
+            | CertificateError::BadSignature
+            | CertificateError::UnsupportedSignatureAlgorithm
+            | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
+            Some(p),
+        ) if p.subject == p.issuer => TransportError::CertSelfSigned {
+            host,
+            subject: p.subject,
+        },
         (CertificateError::UnknownIssuer, presented) => {
             TransportError::CertUntrusted { host, presented }
         }
@@ -499,11 +508,18 @@ mod tests {
                 "{got}"
             );
         }
-        // Self-signed: subject and issuer are one.
-        assert_eq!(
-            message(C::UnknownIssuer, presented("CN=mx", "CN=mx")),
-            "the certificate of mx.example.org (CN=mx) is self-signed and not trusted"
-        );
+        // Self-signed: subject and issuer are one, also when the subject copies a trusted CA's
+        // name (the verifier then tries that CA's key).
+        for e in [
+            C::UnknownIssuer,
+            C::BadSignature,
+            C::UnsupportedSignatureAlgorithm,
+        ] {
+            assert_eq!(
+                message(e, presented("CN=mx", "CN=mx")),
+                "the certificate of mx.example.org (CN=mx) is self-signed and not trusted"
+            );
+        }
         // Nothing read from the certificate: the sentence stands alone.
         assert_eq!(
             message(C::UnknownIssuer, None),

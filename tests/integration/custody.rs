@@ -80,9 +80,13 @@ fn a_deleted_key_file_is_an_error_and_nothing_is_created() {
         missing,
     );
     custody_error(&env.run(&["revoke", "--to", "a@example.org"]), missing);
-    // Not even a send may start over with a new key.
+    // Not even a send may start over with a new key, nor a dry run pretend all is well.
     custody_error(
         &env.run(&["send", "--key", "--resend", "--to", "b@example.org"]),
+        missing,
+    );
+    custody_error(
+        &env.run(&["send", "--key", "--dry-run", "--to", "b@example.org"]),
         missing,
     );
     let after: Vec<_> = listing(&env)
@@ -528,4 +532,45 @@ fn umask_000_still_gives_private_directories_and_files() {
     ] {
         assert_eq!(mode(dir), 0o700, "{dir}");
     }
+}
+
+/// A key file that is not one securemail wrote (emptied, cut short, a directory) is a
+/// configuration error to restore from backup, like a missing one: exit 78, not 74.
+#[test]
+fn a_damaged_key_file_is_a_configuration_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("");
+    send_key(&env, "a@example.org");
+    let key = env.path("securemail.key");
+    let put = |bytes: &[u8]| {
+        std::fs::write(&key, bytes).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    for (damage, reason) in [
+        (0usize, "it is 0 bytes, not 32"),
+        (16, "it is 16 bytes, not 32"),
+    ] {
+        put(&vec![7u8; damage]);
+        let r = env.run(&["status"]);
+        r.expect(78);
+        assert!(
+            r.stderr().starts_with(&format!(
+                "securemail: error: the store key file securemail.key is damaged: {reason}\nhint: \
+                 the key file must hold the 32 bytes securemail wrote; restore it from a backup"
+            )),
+            "{}",
+            r.stderr()
+        );
+    }
+    std::fs::remove_file(&key).unwrap();
+    std::fs::create_dir(&key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let r = env.run(&["status"]);
+    r.expect(78);
+    assert!(
+        r.stderr()
+            .contains("is damaged: it is not a regular file\n"),
+        "{}",
+        r.stderr()
+    );
 }

@@ -399,3 +399,154 @@ fn an_empty_answer_at_the_password_prompt_is_refused_before_connecting() {
     );
     assert_eq!(srv.log().connections, 0);
 }
+
+/// stderr going to a reader that went away (`send … 2>&1 | head -1`) does not stop a batch
+/// half-way with a panic: every mail goes, the exit code is the batch's own.
+#[test]
+fn a_closed_stderr_does_not_stop_a_batch() {
+    let env = Env::new("");
+    let mut list = String::from("email\n");
+    for i in 0..30 {
+        list.push_str(&format!("user{i}@example.org\n"));
+    }
+    // Invalid lines too: each one is a line on stderr.
+    list.push_str("not-an-address\nalso bad\n");
+    std::fs::write(env.path("team.csv"), list).unwrap();
+    let mut child = env
+        .command(&[
+            "-v",
+            "send",
+            "--key",
+            "--skip-invalid",
+            "--to-list",
+            "team.csv",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader goes away before the first line
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_eq!(env.outbox().len(), 30);
+}
+
+/// Output that cannot be written (a full disk behind `>`) is a failure, exit 74, not success.
+#[test]
+fn a_full_stdout_is_exit_74() {
+    let env = Env::new("");
+    env.run(&["send", "--key", "--to", "a@example.org"])
+        .expect(0);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = env
+        .command(&["status"])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "securemail: error: cannot write to stdout: the disk is full\nhint: the command \
+         did its work, but its output is incomplete: check where stdout goes (a full disk?)\n"
+    );
+}
+
+/// A code that cannot be one of the recipient's kind is bad input (65), never an attempt, and
+/// the message says which kind they hold.
+#[test]
+fn a_code_of_the_wrong_shape_costs_no_attempt() {
+    let env = Env::new("");
+    env.run(&["send", "--key", "--to", "key@example.org"])
+        .expect(0);
+    env.run(&["send", "--otp", "--to", "otp@example.org"])
+        .expect(0);
+    let attempts = |to: &str| {
+        let r = env.run(&["--json", "status", "--to", to]);
+        r.expect(0);
+        let record = r
+            .stdout()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["type"] == "record")
+            .unwrap();
+        record["attempts"].as_u64().unwrap()
+    };
+    for (to, code, message, hint) in [
+        (
+            "key@example.org",
+            "123456",
+            "that is not the key sent to key@example.org: it looks like a TOTP code, but \
+             key@example.org was sent a one-time key; no attempt was counted",
+            "type the key from the mail (letters and digits in groups, e.g. 7KQ2-9XMD-…), not a \
+             code from an authenticator app",
+        ),
+        (
+            "otp@example.org",
+            "12345",
+            "that is not a TOTP code for otp@example.org: it must be 6 digits; no attempt was \
+             counted",
+            "type the 6 digits the authenticator app shows now",
+        ),
+        (
+            "otp@example.org",
+            &support::well_formed_key("7KQ2-9XMD-4HT"),
+            "that is not a TOTP code for otp@example.org: it looks like a one-time key, but \
+             otp@example.org was enrolled in an authenticator app; no attempt was counted",
+            "type the 6 digits the authenticator app shows now, not a key from a mail",
+        ),
+    ] {
+        let r = env.run(&["reply", "--to", to, "--code", code]);
+        r.expect(65);
+        assert_eq!(
+            r.stderr(),
+            format!("securemail: error: code refused: {message}\nhint: {hint}\n")
+        );
+        assert_eq!(attempts(to), 0, "{to} {code}");
+    }
+}
+
+/// A message file that is not there is exit 66 (EX_NOINPUT), like a list file.
+#[test]
+fn a_missing_message_file_is_exit_66() {
+    let env = Env::new("");
+    let r = env.run(&["reply", "--message", "nowhere.eml"]);
+    r.expect(66);
+    assert_eq!(
+        r.stderr(),
+        "securemail: error: cannot read the message nowhere.eml: no such file or directory\n"
+    );
+}
+
+/// Something in a Maildir's new/ that no mail system delivers (a pipe, a directory) is left
+/// there with a warning, and the run does not hang on it.
+#[test]
+fn a_pipe_or_directory_in_new_is_said_and_left() {
+    let env = Env::new("");
+    let md = env.path("Maildir");
+    for d in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(md.join(d)).unwrap();
+    }
+    std::fs::create_dir(md.join("new/adir")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(md.join("new/apipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let r = run_bounded(&env, &["reply", "--maildir", "Maildir"]);
+    r.expect(0);
+    for name in ["adir", "apipe"] {
+        assert!(
+            r.stderr().contains(&format!(
+                "securemail: warning: Maildir/new/{name} left in new/: not a regular file (a \
+                 mail system delivers files); move it away\n"
+            )),
+            "{}",
+            r.stderr()
+        );
+        assert!(md.join("new").join(name).exists());
+    }
+}

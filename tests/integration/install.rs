@@ -131,9 +131,10 @@ fn without_any_configuration_the_error_names_every_place_tried() {
     assert_eq!(
         r.stderr(),
         format!(
-            "securemail: error: no configuration file: tried config/account.toml, {}, \
+            "securemail: error: no configuration file: tried {}, {}, \
              /etc/securemail/account.toml\nhint: `securemail init` writes one to {}; or pass \
              --config PATH (or set SECUREMAIL_CONFIG)\n",
+            m.path("work/config/account.toml").display(),
             user.display(),
             user.display()
         )
@@ -377,7 +378,7 @@ fn templates_export_writes_the_built_in_ones_and_never_clobbers() {
     // Edited, then exported again: refused, nothing changed.
     std::fs::write(m.path("work/tpl/otp.txt"), "edited {{ secret }}").unwrap();
     let r = m.run(&["templates", "export", "tpl"]);
-    r.expect(64);
+    r.expect(73);
     assert!(r.stderr().contains("already exist"), "{}", r.stderr());
     assert!(r.stderr().contains("hint: pass --force"), "{}", r.stderr());
     assert_eq!(
@@ -508,15 +509,22 @@ fn ctrl_c_mid_batch_reports_what_was_sent_and_the_rerun_sends_the_rest() {
         "the summary counts what the server got ({sent}): {}",
         r.stdout()
     );
-    let plural = if sent == 1 { "" } else { "s" };
-    assert!(
+    // Mails on the wire at Ctrl-C finish (and are counted as finishing after it); none waiting
+    // for its pacing slot is sent.
+    let mails = |n: usize| if n == 1 { "mail" } else { "mails" };
+    let said = (0..=1usize).any(|after| {
+        let before = sent - after;
+        let tail = match after {
+            0 => String::new(),
+            n => format!(" and {n} finishing after"),
+        };
         r.stderr().contains(&format!(
-            "securemail: error: interrupted: {sent} mail{plural} sent before Ctrl-C, the rest not\n\
-             hint: run the same command again to send to the rest"
-        )),
-        "{}",
-        r.stderr()
-    );
+            "securemail: error: interrupted: {before} {} sent before Ctrl-C{tail}, the rest not\n\
+             hint: run the same command again to send to the rest",
+            mails(before)
+        ))
+    });
+    assert!(said, "{}", r.stderr());
     assert!(!r.stderr().contains("panicked"));
 
     // The same command again: the rest, and nobody twice.
@@ -647,4 +655,93 @@ fn an_installed_copy_sends_from_any_directory_with_a_per_user_config() {
     assert!(m.path("xdg-data/securemail/securemail.db").is_file());
     assert!(files_under(&m.path("work")).is_empty());
     assert!(files_under(&m.home()).is_empty());
+}
+
+/// A `config/account.toml` found in the working directory can run commands (password_command):
+/// one that others could have written is refused, not read; named with --config it is used.
+#[test]
+fn a_clone_config_others_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = Machine::new();
+    let clone = m.path("shared");
+    let cfg = m.write("shared/config/account.toml", MINIMAL);
+    let mode = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    for (path, mode_bits, what) in [
+        (cfg.clone(), 0o666, "it is writable by everyone (mode 666)"),
+        (
+            clone.join("config"),
+            0o777,
+            "its directory is writable by everyone (mode 777)",
+        ),
+    ] {
+        mode(&cfg, 0o600);
+        mode(&clone.join("config"), 0o755);
+        mode(&path, mode_bits);
+        let r = m.run_in(&clone, &["status"]);
+        r.expect(78);
+        assert_eq!(
+            r.stderr(),
+            format!(
+                "securemail: error: not using config/account.toml: {what}\nhint: a configuration \
+                 in the working directory must be yours and writable only by you (as must its \
+                 directory): chmod go-w it, or pass --config config/account.toml to use it \
+                 anyway\n"
+            )
+        );
+        // Named, it is the user's choice.
+        let r = m.run_in(&clone, &["--config", cfg.to_str().unwrap(), "status"]);
+        r.expect(0);
+    }
+}
+
+/// Ctrl-C while mails wait for their pacing slot (here 30 s apart): the run stops at once, and
+/// a mail that was waiting is not sent after it.
+#[test]
+fn ctrl_c_does_not_wait_for_the_next_pacing_slot() {
+    let ca = Ca::new("securemail test CA");
+    let srv = support::server(Mode::Tls, &ca);
+    let env = Env::new("");
+    std::fs::write(env.path("config/ca.pem"), ca.pem()).unwrap();
+    env.write_config(&format!(
+        "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"tls\"\nusername = \"{}\"\n\
+         password_env = \"SECUREMAIL_TEST_PASSWORD\"\nca_file = \"ca.pem\"\ntimeout_secs = 10\n\
+         connections = 2\nmax_per_minute = 2\n",
+        srv.port(),
+        support::SMTP_USER
+    ));
+    std::fs::write(
+        env.path("team.csv"),
+        "email\na@example.org\nb@example.org\nc@example.org\n",
+    )
+    .unwrap();
+    let child = env
+        .command(&["send", "--key", "--to-list", "team.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while srv.log().mails.is_empty() {
+        assert!(Instant::now() < deadline, "the batch did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The second mail now waits ~30 s for its slot.
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let r = Run(child.wait_with_output().unwrap());
+    r.expect(130);
+    assert_eq!(srv.log().mails.len(), 1, "{}", r.stderr());
+    assert!(
+        r.stderr()
+            .contains("securemail: error: interrupted: 1 mail sent before Ctrl-C, the rest not\n"),
+        "{}",
+        r.stderr()
+    );
+    assert!(r.stdout().starts_with("sent 1, "), "{}", r.stdout());
 }

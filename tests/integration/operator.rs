@@ -323,7 +323,15 @@ fn init_writes_a_config_that_check_loads() {
         "{}",
         r.stdout()
     );
-    assert!(dir.path().join("site/templates/otp.html").exists());
+    // Outside a clone, the built-in templates: none written.
+    assert!(!dir.path().join("site/templates").exists());
+    assert!(
+        r.stdout().contains(
+            "\ntemplates: the built-in ones (securemail templates export DIR to edit them)\n"
+        ),
+        "{}",
+        r.stdout()
+    );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(dir.path().join("site/account.toml"))
@@ -358,7 +366,7 @@ fn init_writes_a_config_that_check_loads() {
 
     // No overwriting without --force.
     let r = run(&init);
-    r.expect(64);
+    r.expect(73);
     assert_eq!(
         r.stderr(),
         "securemail: error: site/account.toml already exists\nhint: pass --force to replace it\n"
@@ -582,6 +590,25 @@ fn init_refuses_wrong_flags_with_the_reason() {
     let env = Env::new("");
     for (args, message) in [
         (
+            vec![],
+            "securemail: error: --from is missing, and there is no terminal to ask on\nhint: pass --from, or run securemail init on a terminal to be asked\n",
+        ),
+        (
+            vec![
+                "--from",
+                "a@example.org",
+                "--host",
+                "mx.example.org",
+                "--port",
+                "2525",
+            ],
+            "securemail: error: --security is missing, and there is no terminal to ask on\nhint: pass --security, or run securemail init on a terminal to be asked\n",
+        ),
+        (
+            vec!["--from", "a@example.org", "--port", "2525"],
+            "securemail: error: --port is for an SMTP server, but none was chosen\nhint: pass --host (or --preset gmail|gmail-starttls|outlook) with it\n",
+        ),
+        (
             vec!["--from", "nobody"],
             "securemail: error: --from: \"nobody\" is not a mailbox (",
         ),
@@ -707,7 +734,7 @@ fn init_with_a_hostile_display_name_writes_a_config_that_sends() {
             & 0o777
     };
     assert_eq!(mode("site/account.toml"), 0o600);
-    assert_eq!(mode("site/templates/otp.html"), 0o644);
+    assert!(!dir.path().join("site/templates").exists());
 
     let r = run(&[
         "--config",

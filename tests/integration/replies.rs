@@ -412,3 +412,72 @@ fn a_reply_finds_its_record_by_the_canonical_sender() {
         );
     }
 }
+
+/// A reply that waited in new/ (unread, or held back by a budget) is judged by the code the
+/// app showed when it was delivered, not counted as wrong because the app has moved on; one
+/// held back says so in its own JSON line.
+#[test]
+fn a_reply_that_waited_is_judged_at_its_delivery_time() {
+    let env = Env::new("[limits]\nwrong_attempts_per_day = 1\n");
+    let md = env.path("Maildir");
+    for d in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(md.join(d)).unwrap();
+    }
+    let put = |name: &str, raw: &[u8], age: u64| {
+        let path = md.join("new").join(name);
+        std::fs::write(&path, raw).unwrap();
+        let at = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+    };
+    // Delivered five minutes ago with the code of then: ten periods back, far outside the skew.
+    let (secret, mid) = send_otp(&env, "ann@example.org");
+    let then = support::now() - 300;
+    let code = support::totp(&secret, then);
+    put(
+        "1.late",
+        &reply_mail(
+            "ann@example.org",
+            &id(&mid),
+            "text/plain",
+            "7bit",
+            &format!("{code}\r\n"),
+        ),
+        300,
+    );
+    let r = env.run(&["--json", "reply", "--maildir", "Maildir"]);
+    r.expect(0);
+    let first: serde_json::Value =
+        serde_json::from_str(r.stdout().lines().next().unwrap()).unwrap();
+    assert_eq!(first["outcome"], "accepted", "{}", r.stdout());
+
+    // Over the day's budget: a reply is left for later, and its line says when.
+    let (secret, mid) = send_otp(&env, "ben@example.org");
+    env.run(&["reply", "--to", "ben@example.org", "--code", "000000"])
+        .expect(1);
+    let code = support::totp(&secret, support::now());
+    put(
+        "2.held",
+        &reply_mail(
+            "ben@example.org",
+            &id(&mid),
+            "text/plain",
+            "7bit",
+            &format!("{code}\r\n"),
+        ),
+        0,
+    );
+    let r = env.run(&["--json", "reply", "--maildir", "Maildir"]);
+    r.expect(0);
+    let held: serde_json::Value = serde_json::from_str(r.stdout().lines().next().unwrap()).unwrap();
+    assert_eq!(held["outcome"], "deferred", "{}", r.stdout());
+    assert_eq!(held["file"], "2.held");
+    assert_eq!(held["recipient"], "ben@example.org");
+    assert_eq!(held["reason"], "budget");
+    assert!(held["retry_at"].as_str().unwrap().ends_with('Z'));
+    assert!(md.join("new/2.held").exists());
+}
