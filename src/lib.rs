@@ -120,6 +120,23 @@ pub fn rfc3339(unix: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// `text` with its control characters escaped (`\u{1b}`), for a name that goes to a terminal.
+pub fn printable(text: &str) -> String {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        text.to_string()
+    }
+}
+
 /// A user-supplied value for an error message: quoted, control characters escaped, and cut
 /// to 64 characters so that a megabyte of input does not become a megabyte of error.
 pub fn quote(value: &str) -> String {

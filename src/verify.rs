@@ -79,7 +79,7 @@ pub enum Refusal {
     },
     #[error("too soon after a wrong code for {recipient}: not checked; next attempt allowed {}", limits::when(*until))]
     Throttled { recipient: String, until: i64 },
-    #[error("{recipient} sent {max} wrong codes in the last 24 hours ([limits] wrong_attempts_per_day): not checked; next attempt allowed {}", limits::when(*until))]
+    #[error("{recipient} sent {max} wrong code{} in the last 24 hours ([limits] wrong_attempts_per_day): not checked; next attempt allowed {}", if *.max == 1 { "" } else { "s" }, limits::when(*until))]
     OverBudget {
         recipient: String,
         max: u32,
@@ -187,7 +187,7 @@ impl Refusal {
                 Some("ask them to answer the newest mail, which carries the current code".into())
             }
             Refusal::Mistyped {
-                expected: Expected::Key { other_kind: false },
+                expected: Expected::Key { other_kind: false } | Expected::KeyLength { .. },
                 ..
             } => Some(
                 "copy the key from the mail again, with its last symbol (the check symbol)".into(),
@@ -220,6 +220,8 @@ impl Refusal {
 pub enum Expected {
     /// A key; `other_kind`: what was typed looks like a TOTP code (digits only).
     Key { other_kind: bool },
+    /// A key of `symbols` symbols and its check symbol; what was typed is longer or shorter.
+    KeyLength { symbols: usize },
     /// A TOTP code of `digits` digits; `other_kind`: what was typed looks like a key.
     Otp { digits: u8, other_kind: bool },
 }
@@ -229,6 +231,10 @@ fn mistyped(recipient: &str, expected: &Expected) -> String {
     match expected {
         Expected::Key { other_kind: false } => format!(
             "that is not the key sent to {recipient}: its check symbol does not match (a typo?)"
+        ),
+        Expected::KeyLength { symbols } => format!(
+            "that is not the key sent to {recipient}: a key is {symbols} symbols and a check \
+             symbol (a typo?)"
         ),
         Expected::Key { other_kind: true } => format!(
             "that is not the key sent to {recipient}: it looks like a TOTP code, but {recipient} \
@@ -250,17 +256,27 @@ fn mistyped(recipient: &str, expected: &Expected) -> String {
 /// Whether a typed code has the shape of `rec`'s kind; what it should have been if not. A code
 /// of the wrong shape is bad input, not a guess: refused before the record's state is looked
 /// at, and never counted.
-fn shape(rec: &Record, code: &str) -> Option<Expected> {
+///
+/// A key has the configured number of symbols plus its check symbol, as the reply-mail reader
+/// assumes too ([`crate::inbound::keys`]): a shorter or longer string that happens to end in a
+/// fitting check symbol (any two digits `NN` do) is not a guess at the key.
+fn shape(rec: &Record, code: &str, key_length: usize) -> Option<Expected> {
     match rec.kind {
         CodeKind::Key => {
             let typed = key::normalise(code);
             let typed = typed.expose();
-            if key::is_well_formed(typed) {
+            if typed.len() == key_length + 1 && key::is_well_formed(typed) {
                 return None;
             }
             let digits_only = !typed.is_empty() && typed.bytes().all(|b| b.is_ascii_digit());
-            Some(Expected::Key {
-                other_kind: digits_only && typed.len() <= 10,
+            Some(if digits_only && typed.len() <= 10 {
+                Expected::Key { other_kind: true }
+            } else if typed.len() != key_length + 1 {
+                Expected::KeyLength {
+                    symbols: key_length,
+                }
+            } else {
+                Expected::Key { other_kind: false }
             })
         }
         CodeKind::Otp => {
@@ -301,6 +317,8 @@ pub enum VerifyError {
 
 /// What [`decide`] needs from the settings.
 struct Rules<'a> {
+    /// Random symbols in a key (`[key] length`); a typed key has these plus its check symbol.
+    key_length: usize,
     max_attempts: u32,
     wrong_per_day: u32,
     skew: u8,
@@ -318,8 +336,10 @@ pub fn verify(
     verify_record(store, settings, recipient, code, now, now).1
 }
 
-/// How far back a reply's receipt time may put the TOTP window (see [`verify_record`]).
-pub const MAX_RECEIPT_AGE: i64 = 24 * 60 * 60;
+/// How far back a reply's receipt time may put the TOTP window (see [`verify_record`]): twice
+/// the daily budget's window, so that a right code held back until the budget frees up (up to
+/// 24 hours) is still judged by its delivery time, with a missed run to spare.
+pub const MAX_RECEIPT_AGE: i64 = 48 * 60 * 60;
 
 /// [`verify`], also saying which record (id and kind) the code was checked against, for the
 /// audit log: `None` when the recipient has none, or the store could not be read.
@@ -341,6 +361,7 @@ pub fn verify_record(
 ) -> (Option<(i64, CodeKind)>, Result<Accepted, VerifyError>) {
     let typed_at = typed_at.clamp(now.saturating_sub(MAX_RECEIPT_AGE), now);
     let rules = Rules {
+        key_length: settings.key.length,
         max_attempts: settings.max_attempts,
         wrong_per_day: settings.limits.wrong_attempts_per_day,
         skew: settings.otp.skew,
@@ -472,7 +493,7 @@ fn decide(
 ) -> Decided {
     // A typo (wrong check symbol), or not a code of this kind at all, is bad input, not a
     // guess: refused before anything else.
-    if let Some(expected) = shape(rec, code) {
+    if let Some(expected) = shape(rec, code, rules.key_length) {
         let mistyped = Refusal::Mistyped {
             recipient: rec.recipient.clone(),
             expected,
@@ -671,7 +692,7 @@ mod tests {
         let key = rec(CodeKind::Key, 6);
         let totp = rec(CodeKind::Otp, 6);
         // A key recipient who typed the six digits of an app.
-        let e = shape(&key, "123 456").unwrap();
+        let e = shape(&key, "123 456", 12).unwrap();
         assert_eq!(e, Expected::Key { other_kind: true });
         let r = Refusal::Mistyped {
             recipient: "ann@example.org".into(),
@@ -688,28 +709,38 @@ mod tests {
                 .contains("not a code from an authenticator app")
         );
         assert_eq!(r.exit_code(), exit::DATAERR);
+        // Any two symbols can end in a fitting check symbol; a short or long string is no key.
+        let check = |s: &str| format!("{s}{}", crate::key::check_symbol(s).unwrap());
+        for typed in [check("A"), check("ABCDE"), check("7KQ29XMD4HTPQ")] {
+            assert_eq!(
+                shape(&key, &typed, 12),
+                Some(Expected::KeyLength { symbols: 12 }),
+                "{typed}"
+            );
+        }
+        assert_eq!(shape(&key, &check("7KQ29XMD4HTP"), 12), None);
         // A TOTP recipient who typed a key, or too few digits, or a code with a newline.
         let k = crate::key::display(&format!(
             "7KQ29XMD4HT{}",
             crate::key::check_symbol("7KQ29XMD4HT").unwrap()
         ));
         assert_eq!(
-            shape(&totp, k.expose()),
+            shape(&totp, k.expose(), 12),
             Some(Expected::Otp {
                 digits: 6,
                 other_kind: true
             })
         );
         assert_eq!(
-            shape(&totp, "12345"),
+            shape(&totp, "12345", 12),
             Some(Expected::Otp {
                 digits: 6,
                 other_kind: false
             })
         );
-        assert_eq!(shape(&totp, "123-456\n"), None);
+        assert_eq!(shape(&totp, "123-456\n", 12), None);
         assert_eq!(
-            shape(&totp, "１２３４５６"),
+            shape(&totp, "１２３４５６", 12),
             Some(Expected::Otp {
                 digits: 6,
                 other_kind: false

@@ -50,7 +50,7 @@ pub trait Book {
     /// been accepted; if it fails, nothing may be delivered.
     fn record(&mut self) -> Result<(), Stop>;
     /// Called before waiting (a backoff, a new connection): marks the previous mail `pending`
-    /// now rather than after the wait.
+    /// now rather than after the wait; after Ctrl-C, stops the delivery ([`Stop::Interrupted`]).
     fn wait(&mut self) -> Result<(), Stop>;
 }
 
@@ -295,6 +295,7 @@ impl<'a> Lane<'a> {
                 deliver,
                 store,
                 unmarked,
+                abort,
                 ..
             } = self;
             let mut book = LaneBook {
@@ -303,6 +304,7 @@ impl<'a> Lane<'a> {
                 recipient,
                 composed,
                 id: &mut id,
+                abort,
             };
             deliver.deliver(mail, &mut book)
         };
@@ -350,6 +352,8 @@ struct LaneBook<'l> {
     composed: &'l Composed,
     /// The mail's record, once made.
     id: &'l mut Option<i64>,
+    /// Ctrl-C: no retry, no new connection after it.
+    abort: &'l AtomicBool,
 }
 
 impl Book for LaneBook<'_> {
@@ -365,6 +369,11 @@ impl Book for LaneBook<'_> {
             store
                 .mark_delivered(id, crate::unix_now())
                 .map_err(|e| Stop::Batch(e.into()))?;
+        }
+        // After Ctrl-C, the mail in flight is not retried (nor a connection made for it): it
+        // was not delivered, and the next run sends it.
+        if self.abort.load(Ordering::SeqCst) {
+            return Err(Stop::Interrupted);
         }
         Ok(())
     }

@@ -530,6 +530,16 @@ pub(super) fn run(path: &Path, out: Printer, args: InitArgs) -> Result<(), Error
     if path.exists() && !args.force {
         return Err(exists(path));
     }
+    // --force replaces a file (or a link), never a directory, device or pipe (/dev/null).
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && !m.is_file()
+        && !m.file_type().is_symlink()
+    {
+        return Err(Error::Exists {
+            message: format!("{} exists and is not a regular file", path.display()),
+            hint: "pass --config with the path of a file to write".into(),
+        });
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -585,6 +595,7 @@ fn ask_all(asker: &Asker, args: &InitArgs, dir: &Path, layout: Layout) -> Result
         )?,
     };
     let smtp_flags = [
+        ("--host", args.host.is_some()),
         ("--port", args.port.is_some()),
         ("--security", args.security.is_some()),
         ("--username", args.username.is_some()),
@@ -600,7 +611,9 @@ fn ask_all(asker: &Asker, args: &InitArgs, dir: &Path, layout: Layout) -> Result
                 return Err(Error::Usage {
                     message: format!("{flag} is for an SMTP server, but none was chosen"),
                     hint: Some(
-                        "pass --host (or --preset gmail|gmail-starttls|outlook) with it".into(),
+                        "choose one with --host or --preset gmail|gmail-starttls|outlook|other \
+                         (not none)"
+                            .into(),
                     ),
                 });
             }
@@ -623,7 +636,10 @@ fn ask_all(asker: &Asker, args: &InitArgs, dir: &Path, layout: Layout) -> Result
         &default_issuer,
         |s| match s.trim() {
             "" => Err("the issuer is empty".to_string()),
-            t if t.contains([':', '\r', '\n']) => Err(format!("{t:?} contains a ':'")),
+            t if t.contains(':') => Err(format!("{t:?} contains a ':'")),
+            t if t.chars().any(char::is_control) => {
+                Err(format!("{t:?} contains a control character"))
+            }
             t => Ok(t.to_string()),
         },
     )?;

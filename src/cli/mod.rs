@@ -84,8 +84,18 @@ pub enum Command {
 pub fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        let _ = e.print();
-        return ExitCode::SUCCESS;
+        // Help that could not be written (`--help > /dev/full`) is a failure; a reader that
+        // went away (`--help | head -1`) is not.
+        return match e.print() {
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                say!(
+                    "securemail: error: cannot write to stdout: {}",
+                    crate::io_reason(&err)
+                );
+                ExitCode::from(exit::IOERR)
+            }
+            _ => ExitCode::SUCCESS,
+        };
     }
     let rendered = e.render().to_string();
     let body = rendered.strip_prefix("error: ").unwrap_or(&rendered);

@@ -58,7 +58,7 @@ fn check(
         return maildir(settings, out, &dir, audit);
     }
     if let Some(file) = args.message {
-        let raw = read_message(&file)?;
+        let raw = read_message(&file, Place::Named)?;
         let original = original(settings);
         let mut store = Store::open_existing(settings)?;
         let seen = Seen {
@@ -233,13 +233,29 @@ fn original(settings: &Settings) -> Original {
 }
 
 /// Reads a message file (or stdin for `-`), refusing anything larger than the limit.
-fn read_message(file: &Path) -> Result<Vec<u8>, Error> {
+/// Where a message file was found.
+#[derive(Clone, Copy)]
+enum Place {
+    /// `--message FILE` (or `-`).
+    Named,
+    /// In a Maildir's new/.
+    Maildir,
+}
+
+fn read_message(file: &Path, from: Place) -> Result<Vec<u8>, Error> {
     let mut raw = Vec::new();
     let limit = MAX_MESSAGE_BYTES as u64 + 1;
-    let read = if file == Path::new("-") {
-        std::io::stdin().lock().take(limit).read_to_end(&mut raw)
-    } else {
-        fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut raw))
+    let read = match from {
+        Place::Named if file == Path::new("-") => {
+            std::io::stdin().lock().take(limit).read_to_end(&mut raw)
+        }
+        // Named on the command line: a pipe (`<(…)`) is fine.
+        Place::Named => fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut raw)),
+        // In a Maildir: a regular file, never through a link, and a pipe swapped in after the
+        // listing is refused rather than waited on (with the Maildir locked).
+        Place::Maildir => {
+            crate::files::open_read(file).and_then(|f| f.take(limit).read_to_end(&mut raw))
+        }
     };
     read.map_err(|e| Error::NoInput {
         message: format!(
@@ -569,13 +585,19 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> 
                 say!(
                     "securemail: warning: {} left in new/: not a regular file (a mail system \
                      delivers files); move it away",
-                    entry.path().display()
+                    crate::printable(&entry.path().display().to_string())
                 );
             }
             continue;
         }
         match entry.file_name().into_string() {
             Ok(n) if n.starts_with('.') => {}
+            // Maildir names are printable ASCII; control characters would reach the terminal.
+            Ok(n) if n.chars().any(char::is_control) => say!(
+                "securemail: warning: {:?} left in new/: its name has control characters \
+                 (Maildir names are printable); rename it to have it read",
+                new.join(&n)
+            ),
             Ok(n) => names.push(n),
             // Maildir names are ASCII; such a file was not put there by a mail system. Said,
             // not skipped in silence: it stays in new/.
@@ -597,7 +619,7 @@ fn maildir(settings: &Settings, out: Printer, dir: &Path, audit: &mut Audit) -> 
             continue; // a mail client took it meanwhile
         }
         // A message that cannot be read is set aside as malformed, like one that cannot be parsed.
-        let read = read_message(&path).map_err(|e| match e {
+        let read = read_message(&path, Place::Maildir).map_err(|e| match e {
             Error::NoInput { message } => Error::Input {
                 message,
                 hint: None,

@@ -245,7 +245,6 @@ pub fn trusted(found: &Found) -> Result<(), Untrusted> {
         return Ok(());
     }
     let me = rustix::process::geteuid().as_raw();
-    let my_group = rustix::process::getegid().as_raw();
     let dir = found.path.parent().unwrap_or(Path::new("."));
     for (what, path) in [("it", found.path.as_path()), ("its directory", dir)] {
         let untrusted = |reason: String| Untrusted {
@@ -260,11 +259,12 @@ pub fn trusted(found: &Found) -> Result<(), Untrusted> {
                 meta.uid()
             )));
         }
-        // Group-writable is fine for the user's own group (a user-private group, umask 002).
+        // Group-writable is fine for a group nobody else is in (a user-private group, as
+        // umask 002 on Debian and Ubuntu makes files).
         let others = if meta.mode() & 0o002 != 0 {
             Some("everyone")
-        } else if meta.mode() & 0o020 != 0 && meta.gid() != my_group {
-            Some("another group")
+        } else if meta.mode() & 0o020 != 0 && !private_group(meta.gid(), me) {
+            Some("a group others are in")
         } else {
             None
         };
@@ -287,6 +287,39 @@ pub fn default_init_path() -> Option<PathBuf> {
 /// The directory for `config`'s data defaults (see [`Environment::data_dir_for`]).
 pub fn data_dir_for(config: &Path) -> Option<PathBuf> {
     Environment::current().data_dir_for(config)
+}
+
+/// Whether group `gid` holds nobody but user `uid`: no other member listed in `/etc/group`, no
+/// other account with it as its primary group in `/etc/passwd`. A group not found there (from
+/// LDAP, say) is not known to be private.
+fn private_group(gid: u32, uid: u32) -> bool {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    private_group_in(&read("/etc/group"), &read("/etc/passwd"), gid, uid)
+}
+
+fn private_group_in(group: &str, passwd: &str, gid: u32, uid: u32) -> bool {
+    let fields = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>())
+            .filter(|f| f.len() >= 4)
+            .collect()
+    };
+    let number = |f: &str| f.parse::<u32>().ok();
+    let accounts = fields(passwd);
+    let Some(me) = accounts.iter().find(|a| number(&a[2]) == Some(uid)) else {
+        return false;
+    };
+    let Some(entry) = fields(group)
+        .into_iter()
+        .find(|g| number(&g[2]) == Some(gid))
+    else {
+        return false;
+    };
+    let other_member = entry[3].split(',').any(|m| !m.is_empty() && m != me[0]);
+    let other_primary = accounts
+        .iter()
+        .any(|a| number(&a[3]) == Some(gid) && number(&a[2]) != Some(uid));
+    !other_member && !other_primary
 }
 
 #[cfg(test)]
@@ -329,6 +362,19 @@ mod tests {
         );
         let f = e.find(None, |p| p == Path::new(SYSTEM_PATH)).unwrap();
         assert_eq!(f.source, Source::System);
+    }
+
+    #[test]
+    fn a_private_group_has_nobody_else() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nkim:x:1000:1000::/home/kim:/bin/sh\n\
+                      lee:x:1001:1001::/home/lee:/bin/sh\nops:x:1002:100::/:/bin/sh\n";
+        let group = "root:x:0:\nkim:x:1000:\nlee:x:1001:kim\nusers:x:100:kim\nstaff:x:50:\n";
+        assert!(private_group_in(group, passwd, 1000, 1000));
+        // Another member, another account's primary group, an unknown group or user.
+        assert!(!private_group_in(group, passwd, 1001, 1001));
+        assert!(!private_group_in(group, passwd, 100, 1000));
+        assert!(!private_group_in(group, passwd, 4242, 1000));
+        assert!(!private_group_in(group, passwd, 1000, 4242));
     }
 
     #[test]

@@ -641,11 +641,14 @@ fn check_otp(r: &Reporter<'_>, raw: RawOtp) -> Result<OtpPolicy, ConfigError> {
     let issuer = match raw.issuer {
         Some(v) => {
             let s = v.get_ref().trim();
-            if s.is_empty() || s.contains([':', '\r', '\n']) {
+            // It goes into the otpauth URI's label and the mail's subject: no ':' (the URI's
+            // separator), no control characters (a header may not carry them).
+            if s.is_empty() || s.contains(':') || s.chars().any(char::is_control) {
                 return Err(r.at(
                     &v,
                     format!(
-                        "[otp] issuer = {:?} must be non-empty and contain no ':'",
+                        "[otp] issuer = {:?} must be non-empty and contain no ':' and no control \
+                         characters",
                         v.get_ref()
                     ),
                     "authenticator apps show the issuer above the code: use your service's name",

@@ -218,11 +218,17 @@ fn read_key(path: &Path) -> Result<Option<zeroize::Zeroizing<[u8; 32]>>, StoreEr
         path: path.to_path_buf(),
         reason,
     };
-    if let Ok(m) = std::fs::symlink_metadata(path)
-        && !m.is_file()
-        && !m.file_type().is_symlink()
-    {
-        return Err(damaged("it is not a regular file".into()));
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if m.file_type().is_symlink() {
+            return Err(damaged(
+                "it is a symbolic link; securemail does not follow links for its own files (put \
+                 the key file itself there)"
+                    .into(),
+            ));
+        }
+        if !m.is_file() {
+            return Err(damaged("it is not a regular file".into()));
+        }
     }
     let mut f = match files::open_read(path) {
         Ok(f) => f,

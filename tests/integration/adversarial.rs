@@ -752,7 +752,7 @@ fn no_secret_in_any_output_log_or_error() {
         "--to",
         "b@example.org",
         "--code",
-        "0000-0000-0000",
+        "0000-0000-0000-0",
     ])
     .expect(1);
     run(&[

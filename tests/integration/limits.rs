@@ -170,8 +170,8 @@ fn a_plain_send_never_replaces_a_verified_locked_or_live_record() {
     let env = Env::new("[verify]\nmax_attempts = 2\n[limits]\nresend_cooldown = \"0s\"\n");
     let (secret, _) = enrol_and_confirm(&env, "verified@example.org");
     send_key(&env, "locked@example.org");
-    reply(&env, "locked@example.org", "0000-0000-0000").expect(1);
-    reply(&env, "locked@example.org", "0000-0000-0000").expect(1);
+    reply(&env, "locked@example.org", "0000-0000-0000-0").expect(1);
+    reply(&env, "locked@example.org", "0000-0000-0000-0").expect(1);
     send_key(&env, "live@example.org");
     let before = env.outbox().len();
 
@@ -363,7 +363,7 @@ fn resends_never_refill_the_guess_budget() {
     for _ in 0..2 {
         send_key(&env, to);
         for _ in 0..5 {
-            reply(&env, to, "0000-0000-0000").expect(1);
+            reply(&env, to, "0000-0000-0000-0").expect(1);
         }
         assert_eq!(status(&env, to)["state"], "locked");
     }

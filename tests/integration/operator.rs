@@ -606,7 +606,22 @@ fn init_refuses_wrong_flags_with_the_reason() {
         ),
         (
             vec!["--from", "a@example.org", "--port", "2525"],
-            "securemail: error: --port is for an SMTP server, but none was chosen\nhint: pass --host (or --preset gmail|gmail-starttls|outlook) with it\n",
+            "securemail: error: --port is for an SMTP server, but none was chosen\nhint: choose one with --host or --preset gmail|gmail-starttls|outlook|other (not none)\n",
+        ),
+        (
+            vec![
+                "--from",
+                "a@example.org",
+                "--preset",
+                "none",
+                "--host",
+                "mx.example.org",
+            ],
+            "securemail: error: --host is for an SMTP server, but none was chosen\n",
+        ),
+        (
+            vec!["--from", "a@example.org", "--issuer", "Ev\u{1b}[2Jil"],
+            "securemail: error: --issuer: \"Ev\\u{1b}[2Jil\" contains a control character\n",
         ),
         (
             vec!["--from", "nobody"],

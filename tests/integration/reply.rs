@@ -157,7 +157,7 @@ fn wrong_codes_count_down_and_lock() {
 fn a_right_code_resets_the_count() {
     let env = Env::new("[verify]\nmax_attempts = 2\n");
     let key = send_key(&env, "erin@example.org");
-    reply(&env, "erin@example.org", "0000-0000-0000").expect(1);
+    reply(&env, "erin@example.org", "0000-0000-0000-0").expect(1);
     reply(&env, "erin@example.org", &key).expect(0);
 }
 
