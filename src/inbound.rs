@@ -4,9 +4,9 @@
 //! by themselves, often repeating them — key included. So a reply is first screened
 //! ([`screen`]): an automatic mail (RFC 3834 `Auto-Submitted`, `Precedence: bulk`, a
 //! `multipart/report` bounce, a null Return-Path, MAILER-DAEMON…) is set aside, and so is one
-//! whose sender is not exactly one well-formed mailbox or, when `[reply] require_authenticated` is set,
-//! is not vouched for by the receiving server's `Authentication-Results` (RFC 8601). Set-aside
-//! mails never reach the store, so they never cost the recipient an attempt.
+//! whose sender is not exactly one well-formed mailbox or, when `[reply] require_authenticated`
+//! is set, is not vouched for by the receiving server's `Authentication-Results` (RFC 8601).
+//! Set-aside mails never reach the store, so they never cost the recipient an attempt.
 //!
 //! Then only what the person typed is read: the text above the quoted original. The quote is
 //! found by the known headers of common clients and, for any language or client, by its shape
@@ -208,21 +208,15 @@ fn without_envelope(raw: &[u8]) -> &[u8] {
 /// local part may hold spaces), then C's `asctime` date, which may carry a time zone before or
 /// after the year (`Thu Dec  3 06:00:00 2026`, `Thu Dec 3 06:00:00 +0100 2026`).
 fn envelope_line(line: &str) -> bool {
-    if line.chars().any(char::is_control) {
+    // The sender is never empty (a null sender is written MAILER-DAEMON); some MDAs write two
+    // spaces after it.
+    if line.starts_with(' ') || line.chars().any(char::is_control) {
         return false;
     }
     let words: Vec<&str> = line.split_whitespace().collect();
-    // Postfix writes two spaces after the sender; the sender itself is never empty (a null
-    // sender is written MAILER-DAEMON).
-    if line.starts_with(' ') {
-        return false;
-    }
-    [5, 6].iter().any(|&n| {
-        words.len() > n && {
-            let date = &words[words.len() - n..];
-            asctime(date)
-        }
-    })
+    [5, 6]
+        .iter()
+        .any(|&n| words.len() > n && asctime(&words[words.len() - n..]))
 }
 
 /// `Www Mmm d hh:mm[:ss] [zone] yyyy [zone]`, at most one zone.

@@ -1381,25 +1381,13 @@ fn set_aside_details_name_the_marker_only() {
 /// An MDA pipes the reply with its mbox envelope line: `reply --message -` reads past it.
 #[test]
 fn envelope_line_on_stdin() {
-    use std::io::Write;
     let env = Env::new("");
     let c = issue(&env, Kind::Key, "eve@example.org");
     let mut raw = format!("From {} Thu Dec  3 06:00:00 2026\n", c.to).into_bytes();
     raw.extend(plain(&c, &c.code));
-    let mut child = env
-        .command(&["--json", "reply", "--message", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&raw).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = env.run_with_stdin(&["--json", "reply", "--message", "-"], &raw);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(v["outcome"], "accepted");
     assert_eq!(v["recipient"], "eve@example.org");
 }
