@@ -4,25 +4,29 @@
 //! by themselves, often repeating them — key included. So a reply is first screened
 //! ([`screen`]): an automatic mail (RFC 3834 `Auto-Submitted`, `Precedence: bulk`, a
 //! `multipart/report` bounce, a null Return-Path, MAILER-DAEMON…) is set aside, and so is one
-//! whose sender is not a single plain mailbox or, when `[reply] require_authenticated` is set,
-//! is not vouched for by the receiving server's `Authentication-Results` (RFC 8601). Set-aside
-//! mails never reach the store, so they never cost the recipient an attempt.
+//! whose sender is not exactly one well-formed mailbox or, when `[reply] require_authenticated`
+//! is set, is not vouched for by the receiving server's `Authentication-Results` (RFC 8601).
+//! Set-aside mails never reach the store, so they never cost the recipient an attempt.
 //!
 //! Then only what the person typed is read: the text above the quoted original. The quote is
 //! found by the known headers of common clients and, for any language or client, by its shape
 //! (an attribution line with an address or a date ending in `:`, a block of `Label: value` lines
 //! naming an address, separator lines, `>` lines, HTML quote containers), where weaker shapes
 //! need the original's own wording (our templates, the subject) after them as confirmation.
-//! Codes are taken only as standalone tokens ([`numeric_codes`], [`keys`]); several different
+//! Codes are taken only as standalone tokens ([`numeric_codes`], [`keys`]), never a number that
+//! prose gives another meaning (a telephone, an amount, an order number); several different
 //! ones make the reply ambiguous.
+//!
+//! What an MDA adds is not the sender's: an mbox envelope line before the headers is skipped.
 
 use std::collections::HashSet;
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 
 use crate::config::ReplyPolicy;
 use crate::exit;
 use crate::key;
+use crate::mail::recipient;
 
 /// Largest reply message we read.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -110,6 +114,7 @@ pub fn screen(
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(InboundError::TooLarge);
     }
+    let raw = without_envelope(raw);
     // mail-parser accepts anything; a message starts with a header field ("Name: value").
     let first = raw.split(|&b| b == b'\n').next().unwrap_or_default();
     let name_len = first.iter().position(|&b| b == b':').unwrap_or(0);
@@ -134,10 +139,12 @@ pub fn screen(
             }
         })
     });
-    if let Some(why) = automatic(&headers, report, msg.subject().unwrap_or("")) {
-        return Ok(Screened::SetAside(SetAside::Automatic { why }));
+    if let Some(marker) = automatic(&headers, report, msg.subject().unwrap_or("")) {
+        return Ok(Screened::SetAside(SetAside::Automatic {
+            why: marker.to_string(),
+        }));
     }
-    let from = match sole_sender(&msg, &headers)?.and_then(|f| sender_key(&f)) {
+    let from = match sole_sender(&headers)?.and_then(|f| sender_key(&f)) {
         Ok(from) => from,
         Err(why) => return Ok(Screened::SetAside(SetAside::Unauthenticated { why })),
     };
@@ -177,6 +184,75 @@ fn ids(v: &HeaderValue<'_>) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The mbox envelope line.
+
+/// The message without the mbox envelope line an MDA may write before the headers
+/// (`From alice@example.org Thu Dec  3 06:00:00 2026`: procmail, Postfix pipe(8) with the `F`
+/// flag). Only the first line, and only that exact shape: anything else is left for the header
+/// check to refuse.
+fn without_envelope(raw: &[u8]) -> &[u8] {
+    let Some(rest) = raw.strip_prefix(b"From ") else {
+        return raw;
+    };
+    let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+        return raw;
+    };
+    let line = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
+    match std::str::from_utf8(line) {
+        Ok(line) if envelope_line(line) => &rest[end + 1..],
+        _ => raw,
+    }
+}
+
+/// What follows `From ` on an envelope line: the envelope sender (one or more words, as a quoted
+/// local part may hold spaces), then C's `asctime` date, which may carry a time zone before or
+/// after the year (`Thu Dec  3 06:00:00 2026`, `Thu Dec 3 06:00:00 +0100 2026`).
+fn envelope_line(line: &str) -> bool {
+    // The sender is never empty (a null sender is written MAILER-DAEMON); some MDAs write two
+    // spaces after it.
+    if line.starts_with(' ') || line.chars().any(char::is_control) {
+        return false;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    [5, 6]
+        .iter()
+        .any(|&n| words.len() > n && asctime(&words[words.len() - n..]))
+}
+
+/// `Www Mmm d hh:mm[:ss] [zone] yyyy [zone]`, at most one zone.
+fn asctime(date: &[&str]) -> bool {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let digits = |s: &str, min: usize, max: usize| {
+        (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    let day = |s: &str| digits(s, 1, 2) && (1..=31).contains(&s.parse::<u8>().unwrap_or(0));
+    let time = |s: &str| {
+        let parts: Vec<&str> = s.split(':').collect();
+        (2..=3).contains(&parts.len()) && parts.iter().all(|p| digits(p, 2, 2))
+    };
+    let year = |s: &str| digits(s, 4, 4);
+    let zone = |s: &str| {
+        s.strip_prefix(['+', '-']).is_some_and(|z| digits(z, 4, 4))
+            || (1..=5).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase())
+    };
+    let [weekday, month, d, t, rest @ ..] = date else {
+        return false;
+    };
+    DAYS.contains(weekday)
+        && MONTHS.contains(month)
+        && day(d)
+        && time(t)
+        && match rest {
+            [y] => year(y),
+            [a, b] => year(a) && zone(b) || zone(a) && year(b),
+            _ => false,
+        }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Header fields.
 
 /// The top-level header fields in order, as (lower-case name, unfolded value).
@@ -212,8 +288,11 @@ fn field_values<'a>(
         .map(|(_, v)| v.trim())
 }
 
-/// How automatic replies and bounces begin their subject, in the languages securemail knows.
+/// How automatic replies, bounces and receipts begin their subject, in the languages securemail
+/// knows (lower case, NFC). One ending in `:` matches with white space before the colon too
+/// (French writes `Lu :`) and with the full-width colon.
 const AUTO_SUBJECTS: &[&str] = &[
+    // Auto-replies.
     "auto:",
     "automatic reply",
     "autoreply",
@@ -228,70 +307,208 @@ const AUTO_SUBJECTS: &[&str] = &[
     "automatisch antwoord",
     "resposta automática",
     "risposta automatica",
-    "undeliverable",
-    "undelivered mail",
-    "delivery status notification",
-    "mail delivery failed",
-    "returned mail",
-    "unzustellbar",
-    "non remis",
-    "onbestelbaar",
-    "não entregue",
-    "no se puede entregar",
     "fuera de la oficina",
     "ausente",
     "afwezig",
     "absent du bureau",
     "message d'absence",
+    "автоответ:",
+    "автоматический ответ",
+    "odpowiedź automatyczna",
+    "autosvar:",
+    "automatiskt svar",
+    "automatisk svar",
+    "automatisk besked",
+    "automaattinen vastaus",
+    "automatická odpověď",
+    "automatikus válasz",
+    "otomatik yanıt",
+    "otomatik cevap",
+    "αυτόματη απάντηση",
+    "自动回复",
+    "自動回覆",
+    "自動回复",
+    "自動応答",
+    "自動返信",
+    "자동 응답",
+    // Bounces.
+    "undeliverable",
+    "undelivered mail",
+    "delivery status notification",
+    "delivery has failed",
+    "delivery failure",
+    "failure notice",
+    "mail delivery failed",
+    "mail delivery failure",
+    "returned mail",
+    "unzustellbar",
+    "nicht zustellbar",
+    "non remis",
+    "non recapitabile",
+    "onbestelbaar",
+    "não entregue",
+    "não é possível entregar",
+    "não foi possível entregar",
+    "no se puede entregar",
+    "no se pudo entregar",
+    "nie można dostarczyć",
+    "kan inte levereras",
+    "не доставлено",
+    "无法投递",
+    "配信不能",
+    // Read and delivery receipts (RFC 8098 and the clients' own).
+    "read:",
+    "not read:",
+    "gelesen:",
+    "nicht gelesen:",
+    "lu:",
+    "non lu:",
+    "leído:",
+    "leido:",
+    "no leído:",
+    "lido:",
+    "letto:",
+    "gelezen:",
+    "läst:",
+    "læst:",
+    "lest:",
+    "luettu:",
+    "přečteno:",
+    "przeczytano:",
+    "прочитано:",
+    "已读:",
+    "已讀:",
+    "開封済み:",
+    "delivered:",
+    "zugestellt:",
+    "remis:",
+    "entregado:",
+    "read receipt",
+    "return receipt",
+    "lesebestätigung",
+    "accusé de lecture",
+    "confirmación de lectura",
 ];
+
+/// Header fields whose mere presence marks a mail no person typed.
+const AUTO_HEADERS: &[&str] = &[
+    "x-autoreply",
+    "x-autorespond",
+    "x-autoresponder",
+    "x-auto-response-suppress",
+    "x-autogenerated",
+    "x-auto-reply",
+    // Exchange: a mail sent by an inbox rule (forward, redirect, auto-reply) or generated by
+    // the server itself.
+    "x-ms-exchange-inbox-rules-loop",
+    "x-ms-exchange-generated-message-source",
+];
+
+/// `Precedence` values that mark automatic mail.
+const AUTO_PRECEDENCE: &[&str] = &[
+    "bulk",
+    "junk",
+    "list",
+    "auto_reply",
+    "auto-reply",
+    "autoreply",
+];
+
+/// `Auto-Submitted` values RFC 3834 defines (any value but `no` is automatic).
+const AUTO_SUBMITTED: &[&str] = &["auto-generated", "auto-replied", "auto-notified"];
+
+/// What showed that nobody typed a mail. It names a header or one of our own constants, never
+/// the header's text: the text is the sender's and goes to the terminal and the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    /// `Auto-Submitted` other than `no`, with its value when RFC 3834 defines it.
+    AutoSubmitted(Option<&'static str>),
+    Precedence(&'static str),
+    /// One of [`AUTO_HEADERS`].
+    Header(&'static str),
+    /// A `multipart/report` (delivery, read or feedback report), at the top or as a part.
+    Report,
+    NullReturnPath,
+    FailedRecipients,
+    Daemon,
+    /// One of [`AUTO_SUBJECTS`].
+    Subject(&'static str),
+}
+
+impl std::fmt::Display for Marker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Marker::AutoSubmitted(Some(v)) => write!(f, "an automatic mail (Auto-Submitted: {v})"),
+            Marker::AutoSubmitted(None) => f.write_str("an automatic mail (it has Auto-Submitted)"),
+            Marker::Precedence(p) => write!(f, "an automatic mail (Precedence: {p})"),
+            Marker::Header(name) => write!(f, "an automatic mail (it has {name})"),
+            Marker::Report => f.write_str("a delivery or read report (multipart/report)"),
+            Marker::NullReturnPath => f.write_str("a bounce (null Return-Path <>)"),
+            Marker::FailedRecipients => f.write_str("a bounce (it has X-Failed-Recipients)"),
+            Marker::Daemon => f.write_str("a bounce (sent by MAILER-DAEMON or postmaster)"),
+            Marker::Subject(s) => write!(f, "an automatic mail (the subject starts with {s:?})"),
+        }
+    }
+}
+
+/// The first token of a structured header value: comments and parameters are not part of it
+/// (`junk (vacation)`, `auto-replied; owner-email=…`).
+fn first_token(v: &str) -> String {
+    v.split([';', '('])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
 
 /// Why a mail was written by a machine, if it was (RFC 3834 and the common older markers).
 /// `subject` is the decoded Subject (RFC 2047 words decoded: "Réponse automatique" arrives as
 /// `=?utf-8?q?R=C3=A9ponse_automatique?=`).
-fn automatic(fields: &[(String, String)], report: bool, subject: &str) -> Option<String> {
+fn automatic(fields: &[(String, String)], report: bool, subject: &str) -> Option<Marker> {
     for v in field_values(fields, "auto-submitted") {
-        let token = v.split([';', '(']).next().unwrap_or("").trim();
-        if !token.eq_ignore_ascii_case("no") {
-            return Some(format!(
-                "an automatic mail (Auto-Submitted: {})",
-                clip(token)
-            ));
+        let token = first_token(v);
+        if token != "no" {
+            let known = AUTO_SUBMITTED.iter().copied().find(|k| *k == token);
+            return Some(Marker::AutoSubmitted(known));
         }
     }
     for v in field_values(fields, "precedence").chain(field_values(fields, "x-precedence")) {
-        // The value is a token; comments after it are not part of it ("junk (vacation)").
-        let p = v
-            .split([';', '('])
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if ["bulk", "junk", "list", "auto_reply"].contains(&p.as_str()) {
-            return Some(format!("an automatic mail (Precedence: {p})"));
+        let p = first_token(v);
+        if let Some(p) = AUTO_PRECEDENCE.iter().copied().find(|k| *k == p) {
+            return Some(Marker::Precedence(p));
         }
     }
-    for name in [
-        "x-autoreply",
-        "x-autorespond",
-        "x-autoresponder",
-        "x-auto-response-suppress",
-        "x-autogenerated",
-        "x-auto-reply",
-    ] {
-        if field_values(fields, name).next().is_some() {
-            return Some(format!("an automatic mail (it has {name})"));
-        }
+    if let Some(name) = AUTO_HEADERS
+        .iter()
+        .copied()
+        .find(|name| field_values(fields, name).next().is_some())
+    {
+        return Some(Marker::Header(name));
     }
+    // The top-level type as written, in case the parts cannot be read.
+    let report = report
+        || field_values(fields, "content-type").any(|v| {
+            matches!(
+                first_token(v).as_str(),
+                "multipart/report"
+                    | "message/disposition-notification"
+                    | "message/delivery-status"
+                    | "message/feedback-report"
+            )
+        });
     if report {
-        return Some("a delivery or read report (multipart/report)".into());
+        return Some(Marker::Report);
     }
     if field_values(fields, "return-path").any(|v| v.replace([' ', '\t'], "") == "<>") {
-        return Some("a bounce (null Return-Path <>)".into());
+        return Some(Marker::NullReturnPath);
+    }
+    if field_values(fields, "x-failed-recipients").next().is_some() {
+        return Some(Marker::FailedRecipients);
     }
     for v in field_values(fields, "from") {
         let lower = v.to_ascii_lowercase();
         if lower.contains("mailer-daemon@") || lower.contains("postmaster@") {
-            return Some("a bounce (sent by MAILER-DAEMON or postmaster)".into());
+            return Some(Marker::Daemon);
         }
     }
     // Tags that gateways put in front ("[EXTERNAL] Out of Office: ...") are not the subject.
@@ -306,67 +523,139 @@ fn automatic(fields: &[(String, String)], report: bool, subject: &str) -> Option
         .to_lowercase();
     AUTO_SUBJECTS
         .iter()
-        .find(|s| subject.starts_with(**s))
-        .map(|s| format!("an automatic mail (the subject starts with {s:?})"))
-}
-
-/// Shortens a header value for a message.
-fn clip(s: &str) -> String {
-    let s: String = s.chars().filter(|c| !c.is_control()).take(60).collect();
-    s
+        .copied()
+        .find(|s| match s.strip_suffix(':') {
+            Some(stem) => subject.strip_prefix(stem).is_some_and(|rest| {
+                rest.trim_start_matches(char::is_whitespace)
+                    .starts_with([':', '：'])
+            }),
+            None => subject.starts_with(s),
+        })
+        .map(Marker::Subject)
 }
 
 /// The one mailbox of the one From header, or why there is not exactly one.
-fn sole_sender(
-    msg: &mail_parser::Message<'_>,
-    fields: &[(String, String)],
-) -> Result<Result<String, String>, InboundError> {
-    let count = field_values(fields, "from").count();
-    if count == 0 {
-        return Err(InboundError::NoSender);
-    }
-    if count > 1 {
-        return Ok(Err(format!(
-            "the message has {count} From headers; a reply has one"
-        )));
-    }
-    let addrs = match msg.from() {
-        Some(Address::List(list)) => list,
-        Some(Address::Group(_)) => {
-            return Ok(Err("the From header holds a group, not one mailbox".into()));
+fn sole_sender(fields: &[(String, String)]) -> Result<Result<String, String>, InboundError> {
+    let values: Vec<&str> = field_values(fields, "from").collect();
+    let value = match values.as_slice() {
+        [] => return Err(InboundError::NoSender),
+        [one] => *one,
+        several => {
+            return Ok(Err(format!(
+                "the message has {} From headers; a reply has one",
+                several.len()
+            )));
         }
-        None => return Err(InboundError::NoSender),
     };
-    if addrs.len() > 1 {
-        return Ok(Err(format!(
-            "the From header holds {} mailboxes; a reply has one",
-            addrs.len()
-        )));
+    let tokens = address_tokens(value)
+        .ok_or_else(|| "the From header is not one well-formed mailbox".to_string());
+    match tokens {
+        Ok(t) if t.is_empty() => Err(InboundError::NoSender),
+        Ok(t) => Ok(one_mailbox(&t)
+            .ok_or_else(|| "the From header is not one well-formed mailbox".to_string())),
+        Err(why) => Ok(Err(why)),
     }
-    let first = addrs.first().ok_or(InboundError::NoSender)?;
-    // mail-parser reads a bare quoted local part (`From: "lee"@example.org`) as the display
-    // name "lee" and the address "@example.org": put back what the header says.
-    let quoted = match (first.name(), first.address()) {
-        (Some(name), Some(at)) if at.starts_with('@') => {
-            let whole = format!("\"{name}\"{at}");
-            field_values(fields, "from")
-                .any(|v| v.contains(&whole))
-                .then_some(whole)
+}
+
+/// A lexical token of an address header (RFC 5322 §3.2), comments and white space dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AddressToken {
+    /// A run of `atext` and dots: an atom, a dot-atom, or obs-phrase's `J. Smith`.
+    Word(String),
+    /// A quoted string as written, quotes and backslashes included.
+    Quoted(String),
+    /// Any other character: `<`, `>`, `@`, `,`, `:`, `;`, `[`…
+    Special(char),
+}
+
+/// The tokens of an address header value; `None` when a comment or quoted string is not closed.
+fn address_tokens(value: &str) -> Option<Vec<AddressToken>> {
+    let mut tokens = Vec::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\r' | '\n' => {}
+            '(' => {
+                let mut depth = 1usize;
+                while depth > 0 {
+                    match chars.next()? {
+                        '\\' => {
+                            chars.next()?;
+                        }
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                }
+            }
+            '"' => {
+                let mut q = String::from('"');
+                loop {
+                    let c = chars.next()?;
+                    q.push(c);
+                    match c {
+                        '\\' => q.push(chars.next()?),
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                tokens.push(AddressToken::Quoted(q));
+            }
+            c if word_char(c) => {
+                let mut w = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if !word_char(n) {
+                        break;
+                    }
+                    w.push(n);
+                    chars.next();
+                }
+                tokens.push(AddressToken::Word(w));
+            }
+            c => tokens.push(AddressToken::Special(c)),
+        }
+    }
+    Some(tokens)
+}
+
+/// A character of an [`AddressToken::Word`]: `atext` (RFC 6532's non-ASCII, but no white space
+/// or control character of any script) or a dot.
+fn word_char(c: char) -> bool {
+    c == '.' || (recipient::is_atext(c) && !c.is_whitespace() && !c.is_control() && c != '\u{feff}')
+}
+
+/// The address of tokens that make exactly one RFC 5322 `mailbox`: an `addr-spec`, or an
+/// optional display name and `<addr-spec>`. Two addresses, a group, a route, an unclosed `<`,
+/// an `@` in an unquoted name: `None`. Lenient parsers guess at such a field, and a guess is
+/// not a sender.
+fn one_mailbox(tokens: &[AddressToken]) -> Option<String> {
+    use AddressToken::{Quoted, Special, Word};
+    let addr_spec = |t: &[AddressToken]| match t {
+        [local @ (Word(_) | Quoted(_)), Special('@'), Word(domain)] => {
+            let local = match local {
+                Word(w) if recipient::is_dot_atom(w) => w,
+                Quoted(q) => q,
+                _ => return None,
+            };
+            // A final dot is the fully qualified spelling of the domain.
+            let bare = domain.strip_suffix('.').unwrap_or(domain);
+            recipient::is_dot_atom(bare).then(|| format!("{local}@{domain}"))
         }
         _ => None,
     };
-    quoted
-        .as_deref()
-        .or(first.address())
-        .map(str::trim)
-        .filter(|a| {
-            a.matches('@').count() == 1
-                && !a.starts_with('@')
-                && !a.ends_with('@')
-                && !a.chars().any(|c| c.is_control() || c.is_whitespace())
-        })
-        .map(|a| Ok(a.to_string()))
-        .ok_or(InboundError::NoSender)
+    match tokens.iter().position(|t| *t == Special('<')) {
+        None => addr_spec(tokens),
+        Some(open) => {
+            let (name, rest) = tokens.split_at(open);
+            let [Special('<'), inner @ .., Special('>')] = rest else {
+                return None;
+            };
+            if name.iter().any(|t| matches!(t, Special(_))) {
+                return None;
+            }
+            addr_spec(inner)
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,6 +702,9 @@ pub enum AuthResultsError {
     Unterminated,
     #[error("it ends where {0} was expected")]
     Truncated(&'static str),
+    /// RFC 8601 §2.2: a field of a version other than 1 is to be ignored, never guessed at.
+    #[error("it is not version 1 of the format (RFC 8601)")]
+    UnknownVersion,
 }
 
 /// A cursor over a header value, skipping CFWS (white space and nested comments) where the
@@ -553,8 +845,10 @@ pub fn parse_authentication_results(value: &str) -> Result<AuthResults, AuthResu
         .map_err(|_| AuthResultsError::NoAuthservId)?
         .to_ascii_lowercase();
     c.cfws()?;
-    // authres-version
-    c.run(|b| b.is_ascii_digit());
+    let version = c.run(|b| b.is_ascii_digit());
+    if !version.is_empty() && version.trim_start_matches('0') != "1" {
+        return Err(AuthResultsError::UnknownVersion);
+    }
     let mut results = Vec::new();
     loop {
         c.cfws()?;
@@ -1281,57 +1575,253 @@ fn joins_word(c: char) -> bool {
 
 /// Separators allowed between the digit groups of a code ("123 456", "123-456").
 fn group_separator(c: char) -> bool {
-    matches!(c, ' ' | '-' | '\u{a0}' | '\u{2009}' | '\u{202f}')
+    c == '-' || space(c)
+}
+
+/// White space within a line, as people and word processors type it.
+fn space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\u{a0}' | '\u{2009}' | '\u{202f}')
+}
+
+/// What joins the digit groups of a phone number, a range or a list of numbers besides white
+/// space: `+49 (30) 123456`, `0171 / 123 456`, `030 - 123456`.
+fn number_punctuation(c: char) -> bool {
+    space(c)
+        || matches!(
+            c,
+            '(' | ')' | '/' | '-' | '+' | '\u{2010}'..='\u{2015}' | '\u{2212}'
+        )
+}
+
+/// A currency sign: `$`, `£`, `¥`, `€` and the rest of Unicode's currency symbols.
+fn currency(c: char) -> bool {
+    matches!(
+        c,
+        '$' | '¢'
+            | '£'
+            | '¤'
+            | '¥'
+            | '֏'
+            | '؋'
+            | '৲'
+            | '৳'
+            | '฿'
+            | '៛'
+            | '﷼'
+            | '＄'
+            | '￠'
+            | '￡'
+            | '￥'
+            | '￦'
+    ) || ('\u{20a0}'..='\u{20cf}').contains(&c)
+}
+
+/// A list of words written as one string (white space between them), as a set.
+struct Words {
+    list: &'static str,
+    set: std::sync::OnceLock<HashSet<&'static str>>,
+}
+
+impl Words {
+    const fn new(list: &'static str) -> Words {
+        Words {
+            list,
+            set: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn contains(&self, word: &str) -> bool {
+        self.set
+            .get_or_init(|| self.list.split_whitespace().collect())
+            .contains(word)
+    }
+}
+
+/// Words that, right before a number, say what the number is when it is not a code: numbers of
+/// things, telephones, banks, places and dates, currencies. Compounds ending in a number word
+/// (`Kundennummer`, `Kunden-Nr.`) are found by [`NUMBER_WORDS`].
+static LABELS: Words = Words::new(
+    "\
+    order ticket invoice case ref reference id no nr nº num customer account acct contract policy \
+    tracking shipment parcel item sku article po rechnung bestellung auftrag vorgang kunde \
+    vertrag aktenzeichen az konto kto sendung artikel commande facture dossier réf pedido \
+    factura referencia bestelling factuur ordine fattura \
+    tel tél tele telephone téléphone telefon telefono teléfono telefone telefoon phone ph fon \
+    fax mob mobile mobil móvil mobiel cell cellulare handy portable whatsapp call ruf sms \
+    iban bic swift blz plz zip postcode cp cap date datum fecha dated \
+    eur usd chf gbp jpy cny rmb sek nok dkk pln czk huf rub inr aud cad nzd brl mxn krw hkd \
+    sgd zar ils try euro euros fr sfr kr rs",
+);
+
+/// Endings of compound labels: `Kundennummer`, `Telefonnummer`, `order-number`, `Kd.-Nr.`.
+const NUMBER_WORDS: &str = "nummer number numéro número numero -nr .nr -no -id";
+
+/// Words that, right after a number, make it an amount or a measure: currencies, units, and
+/// what is counted.
+static UNITS: Words = Words::new(
+    "\
+    eur euro euros usd dollar dollars chf franken francs gbp pound pounds pfund jpy yen cny yuan \
+    rmb sek nok dkk kr kronen pln zł zl czk kč huf rub inr aud cad nzd brl mxn krw hkd sgd zar \
+    ils cent cents ct rappen pence \
+    kg g mg lb lbs km cm mm mi ft ml kb mb gb tb kib mib gib bytes kwh mwh kw mw ha qm px dpi \
+    meter meters metres kilometer kilometers kilometres miles meilen liter liters litres tons \
+    tonnes tonnen grams gramm \
+    users user nutzer benutzer people persons personen menschen customers kunden clients \
+    members mitglieder employees mitarbeiter inhabitants einwohner visitors besucher views \
+    aufrufe downloads subscribers abonnenten followers items pieces stück stk pcs units copies \
+    exemplare times votes stimmen points punkte words lines pages seiten rows records accounts \
+    mails emails e-mails messages nachrichten requests orders bestellungen tickets years jahre \
+    jahren months monate days tage tagen hours stunden minutes minuten seconds sekunden \
+    utilisateurs personnes usuarios personas gebruikers utenti usuários",
+);
+
+/// The word next to a number (`before` it or after it) with the punctuation around it,
+/// split into its lower-case letters and what trails them.
+fn neighbour_word(c: &[char], from: usize, before: bool) -> Option<(String, String)> {
+    let word: String = if before {
+        let end = (0..from).rev().find(|&k| !space(c[k]))? + 1;
+        let start = (0..end).rev().find(|&k| space(c[k])).map_or(0, |k| k + 1);
+        c[start..end].iter().collect()
+    } else {
+        let start = (from..c.len()).find(|&k| !space(c[k]))?;
+        let end = (start..c.len()).find(|&k| space(c[k])).unwrap_or(c.len());
+        c[start..end].iter().collect()
+    };
+    let core = word.trim_matches(|ch: char| !ch.is_alphanumeric() && ch != '-' && ch != '.');
+    let core = core.trim_matches(['-', '.']);
+    let trail = &word[word.find(core).map_or(word.len(), |i| i + core.len())..];
+    Some((core.to_lowercase(), trail.to_string()))
+}
+
+/// Words that make a label before a colon part of a sentence ("the code on my phone: 123456").
+static DETERMINERS: Words = Words::new(
+    "my your the this mein meinem meinen meiner dem der vom im am mon ma le la mi el mijn het",
+);
+
+/// Whether the word before a number labels it as something else (`Order #`, `Tel.:`, `Ticket`,
+/// `Kundennummer:`): a known label, then nothing but `.`, `:` or `#` before the number.
+fn labelled(c: &[char], start: usize) -> bool {
+    let Some((word, trail)) = neighbour_word(c, start, true) else {
+        return false;
+    };
+    let trail_ok = trail
+        .chars()
+        .all(|ch| matches!(ch, '.' | ':' | '#' | '：' | ')'));
+    if !trail_ok
+        || !(LABELS.contains(&word) || NUMBER_WORDS.split_whitespace().any(|n| word.ends_with(n)))
+    {
+        return false;
+    }
+    // "… on my phone: 123456" introduces the code; "Phone: 123456" labels a number.
+    let said = trail.contains([':', '：']) && {
+        let label_start = (0..start)
+            .rev()
+            .find(|&k| !space(c[k]))
+            .and_then(|end| (0..end).rev().find(|&k| space(c[k])));
+        label_start
+            .and_then(|k| neighbour_word(c, k, true))
+            .is_some_and(|(w, t)| t.is_empty() && DETERMINERS.contains(&w))
+    };
+    !said
+}
+
+/// Whether the digits from `start` to `end` are only part of a number that goes on (joined to
+/// more digits by phone-number punctuation), an amount, a measure, or a labelled number.
+fn not_a_code(c: &[char], start: usize, end: usize, spaced: bool) -> bool {
+    // More digits, joined by nothing but phone-number punctuation: `(030) 123 456`,
+    // `0171 / 123 456`, `+49 30 123456`.
+    let back = (0..start).rev().find(|&k| !number_punctuation(c[k]));
+    let forward = (end..c.len()).find(|&k| !number_punctuation(c[k]));
+    if back.is_some_and(|k| c[k].is_ascii_digit()) || forward.is_some_and(|k| c[k].is_ascii_digit())
+    {
+        return true;
+    }
+    if start > 0 && c[start - 1] == '+' {
+        return true;
+    }
+    // Signs before and after: `€482 913`, `#482913`, `№ 482913`, `482913 %`.
+    let prev = (0..start).rev().find(|&k| !space(c[k])).map(|k| c[k]);
+    let next = (end..c.len()).find(|&k| !space(c[k])).map(|k| c[k]);
+    if prev.is_some_and(|p| currency(p) || matches!(p, '#' | '№' | '＃'))
+        || next.is_some_and(|n| currency(n) || matches!(n, '%' | '‰' | '°'))
+    {
+        return true;
+    }
+    if labelled(c, start) {
+        return true;
+    }
+    let after = neighbour_word(c, end, false);
+    if after.as_ref().is_some_and(|(w, _)| UNITS.contains(w)) {
+        return true;
+    }
+    // Groups split by white space read as one code only on their own: at the end of the line
+    // or sentence, with no number in the word before (`250 000 users`, `Der Code lautet 123 456`).
+    if spaced {
+        let word_after = after.is_some_and(|(w, _)| w.chars().any(char::is_alphanumeric));
+        let number_before = neighbour_word(c, start, true)
+            .is_some_and(|(w, t)| w.chars().chain(t.chars()).any(|ch| ch.is_ascii_digit()));
+        if word_after || number_before {
+            return true;
+        }
+    }
+    false
 }
 
 /// Every distinct numeric code of exactly `digits` digits that stands on its own: not part of a
-/// longer number, word, phone number or date. Groups are allowed when they split the code evenly
-/// (`123 456`, `1234-5678`, `12 34 56`).
+/// longer number, word, phone number or date, not an amount or a measure, not labelled as an
+/// order, ticket or telephone number. Groups are allowed when they split the code evenly
+/// (`123 456`, `1234-5678`, `12 34 56`); groups split by white space only where the code stands
+/// on its own (the end of a line or sentence), as `250 000` in prose is a number.
 pub fn numeric_codes(text: &str, digits: usize) -> Vec<String> {
-    let c: Vec<char> = text.chars().collect();
     let mut found: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < c.len() {
-        if !c[i].is_ascii_digit() || (i > 0 && c[i - 1].is_ascii_digit()) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut groups: Vec<usize> = Vec::new();
-        let mut j = i;
-        loop {
-            let g = c[j..].iter().take_while(|d| d.is_ascii_digit()).count();
-            groups.push(g);
-            j += g;
-            if j + 1 < c.len() && group_separator(c[j]) && c[j + 1].is_ascii_digit() {
-                j += 1;
-            } else {
-                break;
+    for line in text.lines() {
+        let c: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < c.len() {
+            if !c[i].is_ascii_digit() || (i > 0 && c[i - 1].is_ascii_digit()) {
+                i += 1;
+                continue;
             }
-        }
-        i = j;
-        let joined_to = |k: Option<usize>, next: Option<usize>| {
-            let Some(k) = k else { return false };
-            let ch = c[k];
-            joins_word(ch)
-                || ch == '+'
-                || (matches!(ch, '.' | ',' | ':' | '/')
-                    && next
-                        .and_then(|n| c.get(n))
-                        .is_some_and(char::is_ascii_digit))
-        };
-        let before = start.checked_sub(1);
-        let after = (j < c.len()).then_some(j);
-        if joined_to(before, before.and_then(|b| b.checked_sub(1))) || joined_to(after, Some(j + 1))
-        {
-            continue;
-        }
-        let (min, max) = (
-            groups.iter().copied().min().unwrap_or(0),
-            groups.iter().copied().max().unwrap_or(0),
-        );
-        let even = groups.len() == 1 || (min >= 2 && max - min <= 1 && groups.len() <= 4);
-        if groups.iter().sum::<usize>() == digits && even {
+            let start = i;
+            let mut groups: Vec<usize> = Vec::new();
+            let mut spaced = false;
+            let mut j = i;
+            loop {
+                let g = c[j..].iter().take_while(|d| d.is_ascii_digit()).count();
+                groups.push(g);
+                j += g;
+                if j + 1 < c.len() && group_separator(c[j]) && c[j + 1].is_ascii_digit() {
+                    spaced |= space(c[j]);
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            i = j;
+            let joined_to = |k: Option<usize>, next: Option<usize>| {
+                let Some(k) = k else { return false };
+                let ch = c[k];
+                joins_word(ch)
+                    || (matches!(ch, '.' | ',' | ':' | '/')
+                        && next
+                            .and_then(|n| c.get(n))
+                            .is_some_and(char::is_ascii_digit))
+            };
+            let before = start.checked_sub(1);
+            let after = (j < c.len()).then_some(j);
+            if joined_to(before, before.and_then(|b| b.checked_sub(1)))
+                || joined_to(after, Some(j + 1))
+            {
+                continue;
+            }
+            let (min, max) = (
+                groups.iter().copied().min().unwrap_or(0),
+                groups.iter().copied().max().unwrap_or(0),
+            );
+            let even = groups.len() == 1 || (min >= 2 && max - min <= 1 && groups.len() <= 4);
+            if groups.iter().sum::<usize>() != digits || !even || not_a_code(&c, start, j, spaced) {
+                continue;
+            }
             let code: String = c[start..j].iter().filter(|d| d.is_ascii_digit()).collect();
             if !found.contains(&code) {
                 found.push(code);
@@ -1820,6 +2310,78 @@ mod tests {
     }
 
     #[test]
+    fn numbers_in_prose_are_not_codes() {
+        for text in [
+            "(030) 123 456",
+            "Tel. +49 (30) 123456",
+            "Mob. 0171 / 123 456",
+            "We have 250 000 users",
+            "250 000 users",
+            "Budget: 120 000 EUR",
+            "€482 913",
+            "€ 482913",
+            "482913 €",
+            "US$482913",
+            "Order #482913",
+            "Ticket 482913",
+            "ticket 482913 is closed",
+            "Date 251126",
+            "Datum: 251126",
+            "Rechnung Nr. 482913",
+            "Kundennummer: 482913",
+            "Kunden-Nr.: 482913",
+            "Bestellung 482913",
+            "Invoice no. 482913",
+            "IBAN: 482913",
+            "Phone: 123 456",
+            "Tel: 123456",
+            "Fax 030 123456-99",
+            "Handy 0171-123456",
+            "+123456",
+            "030 - 123456",
+            "123456 / 654321",
+            "we grew 123456% this year",
+            "weighs 123456 kg",
+            "12 500 000 EUR",
+            "call 123456 now",
+        ] {
+            assert_eq!(numeric_codes(text, 6), Vec::<String>::new(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn typed_codes_are_still_found() {
+        for text in [
+            "123456",
+            "123 456",
+            "123-456",
+            "12 34 56",
+            "  123 456  ",
+            "my code is 123456",
+            "my code is 123456, thanks",
+            "Der Code lautet 123 456",
+            "Der Code lautet 123 456.",
+            "Code: 123 456",
+            "the app shows 123 456\n",
+            "code 123456 thanks",
+            "the code on my phone: 123456",
+            "Hier der Code vom Handy: 123456",
+            "*123456*",
+            "(123456)",
+            "Code: 123456\n\nAlice\nTel: +49 30 123456\nMob. 0171 / 123 456\nOrder #654321",
+            "123456\n\n--\nPhone: 654 321",
+        ] {
+            assert_eq!(numeric_codes(text, 6), vec!["123456"], "{text:?}");
+        }
+        // Two codes a person typed stay two (ambiguous), not one.
+        assert_eq!(numeric_codes("123456 or 654321?", 6).len(), 2);
+        assert_eq!(
+            numeric_codes("Nein, nicht 123456. Richtig: 654 321", 6).len(),
+            2
+        );
+    }
+
+    #[test]
     fn keys_are_single_tokens_with_a_check_symbol() {
         let k = key_of("7KQ29XMD4HTP");
         let canonical = k.replace('-', "");
@@ -1974,6 +2536,247 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(s, Screened::Reply(_)), "{s:?}");
+    }
+
+    fn screened(raw: &[u8]) -> Screened {
+        screen(raw, &ReplyPolicy::default(), &Original::default()).unwrap()
+    }
+
+    #[test]
+    fn an_mbox_envelope_line_is_skipped() {
+        let msg = "From: Alice <alice@example.org>\r\nSubject: Re: x\r\n\r\n123456\r\n";
+        for envelope in [
+            "From alice@example.org Thu Dec  3 06:00:00 2026\n",
+            "From alice@example.org  Thu Dec  3 06:00:00 2026\r\n",
+            "From MAILER-DAEMON Thu Dec 3 06:00 2026\n",
+            "From alice@example.org Thu Dec  3 06:00:00 +0100 2026\n",
+            "From alice@example.org Thu Dec  3 06:00:00 2026 UTC\n",
+            "From \"a b\"@example.org Thu Dec  3 06:00:00 2026\n",
+        ] {
+            let raw = format!("{envelope}{msg}");
+            let Screened::Reply(r) = screened(raw.as_bytes()) else {
+                panic!("{envelope:?}: set aside");
+            };
+            assert_eq!(r.from, "alice@example.org", "{envelope:?}");
+            assert_eq!(numeric_codes(&r.fresh_text, 6), vec!["123456"]);
+        }
+        // Anything but that exact shape, and anything but the first line, stays.
+        for envelope in [
+            "From alice@example.org\n",
+            "From  Thu Dec  3 06:00:00 2026\n",
+            "From Thu Dec  3 06:00:00 2026\n",
+            "From alice@example.org Thursday Dec  3 06:00:00 2026\n",
+            "From alice@example.org Thu Dez  3 06:00:00 2026\n",
+            "From alice@example.org Thu Dec 32 06:00:00 2026\n",
+            "From alice@example.org Thu Dec  3 6:00:00 2026\n",
+            "From alice@example.org Thu Dec  3 06:00:00 26\n",
+            "From alice@example.org Thu Dec  3 06:00:00 2026 +0100 UTC\n",
+            "From alice@example.org Thu Dec  3 06:00:00 2026\u{1b}\n",
+            "from alice@example.org Thu Dec  3 06:00:00 2026\n",
+            "From: alice@example.org Thu Dec  3 06:00:00 2026\n",
+            "Received: x\nFrom alice@example.org Thu Dec  3 06:00:00 2026\n",
+            "From alice@example.org Thu Dec  3 06:00:00 2026",
+        ] {
+            let raw = format!("{envelope}{msg}");
+            assert_eq!(
+                without_envelope(raw.as_bytes()),
+                raw.as_bytes(),
+                "{envelope:?}"
+            );
+        }
+        let p = ReplyPolicy::default();
+        let o = Original::default();
+        assert!(matches!(
+            screen(b"From alice@example.org Thu Dec  3 06:00:00 2026\n", &p, &o),
+            Err(InboundError::NotAMessage)
+        ));
+    }
+
+    #[test]
+    fn automatic_mail_is_told_by_markers_it_does_not_echo() {
+        let why = |headers: &str| match screened(
+            format!("From: a@x.org\r\n{headers}To: b@y.org\r\n\r\n123456").as_bytes(),
+        ) {
+            Screened::SetAside(SetAside::Automatic { why }) => why,
+            other => panic!("{headers:?}: {other:?}"),
+        };
+        for subject in [
+            "Não é possível entregar: Your key",
+            "=?utf-8?q?N=C3=A3o_=C3=A9_poss=C3=ADvel_entregar=3A_x?=",
+            "Read: Your one-time key",
+            "Gelesen: Your one-time key",
+            "Lu : Your one-time key",
+            "Lu\u{a0}: Your one-time key",
+            "Leído: Your one-time key",
+            "Автоответ: Your one-time key",
+            "Odpowiedź automatyczna: Your one-time key",
+            "Autosvar: Your one-time key",
+            "自动回复: Your one-time key",
+            "自動回覆：Your one-time key",
+            "自動応答: Your one-time key",
+            "[EXT] Read: x",
+        ] {
+            let w = why(&format!("Subject: {subject}\r\n"));
+            assert!(
+                w.starts_with("an automatic mail (the subject starts with"),
+                "{subject}: {w}"
+            );
+        }
+        for (header, want) in [
+            (
+                "Precedence: auto-reply",
+                "an automatic mail (Precedence: auto-reply)",
+            ),
+            (
+                "X-Failed-Recipients: a@x.org",
+                "a bounce (it has X-Failed-Recipients)",
+            ),
+            (
+                "X-MS-Exchange-Inbox-Rules-Loop: a@x.org",
+                "an automatic mail (it has x-ms-exchange-inbox-rules-loop)",
+            ),
+            (
+                "X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent",
+                "an automatic mail (it has x-ms-exchange-generated-message-source)",
+            ),
+            (
+                "Content-Type: multipart/report; report-type=disposition-notification; boundary=b",
+                "a delivery or read report (multipart/report)",
+            ),
+            (
+                "Auto-Submitted: auto-replied",
+                "an automatic mail (Auto-Submitted: auto-replied)",
+            ),
+            // The sender's own words are never repeated: only the marker's name.
+            (
+                "Auto-Submitted: \u{1b}[31mYOU HAVE BEEN HACKED, call +1 555 0100",
+                "an automatic mail (it has Auto-Submitted)",
+            ),
+        ] {
+            assert_eq!(
+                why(&format!("{header}\r\nSubject: Re: x\r\n")),
+                want,
+                "{header}"
+            );
+        }
+        // Not automatic: a subject that only looks like one, a request for a receipt.
+        for headers in [
+            "Subject: Re: Ready: your key\r\n",
+            "Subject: Re: Lucky: your key\r\n",
+            "Subject: Re: x\r\nDisposition-Notification-To: a@x.org\r\n",
+            "Subject: Re: x\r\nPrecedence: first-class\r\n",
+        ] {
+            let raw = format!("From: a@x.org\r\n{headers}\r\n123456");
+            assert!(
+                matches!(screened(raw.as_bytes()), Screened::Reply(_)),
+                "{headers}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_one_well_formed_mailbox_is_a_sender() {
+        let from = |value: &str| match screened(
+            format!("From: {value}\r\nSubject: Re: x\r\n\r\n1").as_bytes(),
+        ) {
+            Screened::Reply(r) => Ok(r.from),
+            Screened::SetAside(s) => Err(s.folder()),
+        };
+        for (value, want) in [
+            ("alice@example.org", "alice@example.org"),
+            ("Alice <Alice@Example.org>", "alice@example.org"),
+            ("\"Doe, Alice\" <alice@example.org>", "alice@example.org"),
+            (
+                "Alice (work) <alice@example.org> (comment)",
+                "alice@example.org",
+            ),
+            ("alice@example.org (Alice)", "alice@example.org"),
+            ("J. R. Doe <alice@example.org>", "alice@example.org"),
+            (
+                "=?utf-8?q?J=C3=BCrgen?= <alice@example.org>",
+                "alice@example.org",
+            ),
+            ("Jürgen Müller <alice@example.org>", "alice@example.org"),
+            ("<alice@example.org>", "alice@example.org"),
+            ("\"lee\"@example.org", "lee@example.org"),
+            ("Alice\r\n <alice@example.org>", "alice@example.org"),
+        ] {
+            assert_eq!(from(value), Ok(want.to_string()), "{value:?}");
+        }
+        for value in [
+            "alice@example.org mallory@example.net",
+            "<alice@example.org> mallory@example.net",
+            "alice@example.org <mallory@example.net>",
+            "Alice <alice@example.org",
+            "Alice alice@example.org>",
+            "<<alice@example.org>>",
+            "Alice <alice@example.org> <mallory@example.net>",
+            "alice@example.org, mallory@example.net",
+            "Team: alice@example.org, mallory@example.net;",
+            "Team: alice@example.org;",
+            "undisclosed-recipients:;",
+            "<@relay.example:alice@example.org>",
+            "alice@@example.org",
+            "alice@example.org@example.net",
+            "alice.@example.org",
+            "alice@example..org",
+            "alice@[192.0.2.1]",
+            "Alice (unclosed <alice@example.org>",
+            "\"unclosed <alice@example.org>",
+            "alice\u{a0}x@example.org",
+        ] {
+            assert_eq!(from(value), Err("unauthenticated"), "{value:?}");
+        }
+        assert!(matches!(
+            screen(
+                b"From: (nobody)\r\nSubject: x\r\n\r\n1",
+                &ReplyPolicy::default(),
+                &Original::default()
+            ),
+            Err(InboundError::NoSender)
+        ));
+    }
+
+    #[test]
+    fn authentication_results_of_another_version_are_not_believed() {
+        assert_eq!(
+            parse_authentication_results("mx.example.net 2; dmarc=pass header.from=example.org"),
+            Err(AuthResultsError::UnknownVersion)
+        );
+        assert!(parse_authentication_results("mx.example.net 01; dmarc=pass").is_ok());
+        let fields = |v: &str| {
+            header_fields(
+                format!("Authentication-Results: {v}\r\nFrom: a@example.org\r\n\r\nx").as_bytes(),
+            )
+        };
+        let pass = "dmarc=pass header.from=example.org";
+        assert!(
+            authenticated(
+                &fields(&format!("mx.example.net 1; {pass}")),
+                "mx.example.net",
+                "a@example.org"
+            )
+            .is_ok()
+        );
+        for v in [
+            format!("mx.example.net 2; {pass}"),
+            format!("mx.example.net (c) 10; {pass}"),
+        ] {
+            assert!(
+                authenticated(&fields(&v), "mx.example.net", "a@example.org").is_err(),
+                "{v}"
+            );
+        }
+        // The topmost field of the trusted server decides, even when it cannot be read: a
+        // version-1 pass below it (the sender's own) is not looked at.
+        let both = header_fields(
+            format!(
+                "Authentication-Results: mx.example.net 2; {pass}\r\n\
+                 Authentication-Results: mx.example.net 1; {pass}\r\nFrom: a@example.org\r\n\r\nx"
+            )
+            .as_bytes(),
+        );
+        assert!(authenticated(&both, "mx.example.net", "a@example.org").is_err());
     }
 
     #[test]

@@ -120,13 +120,14 @@ pub fn canonical_str(input: &str) -> Result<Address, MailError> {
 
 /// RFC 5322 dot-atom text (ASCII atext, or any non-ASCII as RFC 6532 allows, in dot-separated
 /// non-empty runs): a local part that needs no quotes.
-fn is_dot_atom(s: &str) -> bool {
-    s.split('.').all(|atom| {
-        !atom.is_empty()
-            && atom.chars().all(|c| {
-                !c.is_ascii() || c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
-            })
-    })
+pub(crate) fn is_dot_atom(s: &str) -> bool {
+    s.split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+}
+
+/// RFC 5322 `atext`, with any non-ASCII character as RFC 6532 allows.
+pub(crate) fn is_atext(c: char) -> bool {
+    !c.is_ascii() || c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
 }
 
 impl Recipient {

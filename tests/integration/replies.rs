@@ -250,17 +250,9 @@ fn message_from_stdin() {
         "7bit",
         &format!("{key}\r\n"),
     );
-    let mut child = env
-        .command(&["--json", "reply", "--message", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(&raw).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = env.run_with_stdin(&["--json", "reply", "--message", "-"], &raw);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(v["outcome"], "accepted");
     assert_eq!(v["recipient"], "hal@example.org");
 }

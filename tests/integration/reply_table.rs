@@ -23,6 +23,8 @@ enum Verdict {
     SetAside(&'static str),
     /// From someone else (no record of theirs): exit 1, the recipient's record untouched.
     NotTheirs,
+    /// Not an email message at all: exit 65, no attempt.
+    Malformed,
 }
 
 /// What a row's reply is built from.
@@ -798,6 +800,255 @@ fn machine_and_sender_rows() -> Vec<Row> {
     ]
 }
 
+/// The same mail with its Subject replaced.
+fn with_subject(raw: Vec<u8>, subject: &str) -> Vec<u8> {
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|l| {
+            if l.starts_with("Subject: ") {
+                format!("Subject: {subject}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
+}
+
+/// A reply as an MDA hands it over: procmail and Postfix's pipe(8) `F` flag write an mbox
+/// envelope line before the headers.
+fn envelope_rows() -> Vec<Row> {
+    vec![
+        row(
+            "mbox envelope line (procmail)",
+            Kind::Key,
+            Verdict::Accepted,
+            |c| {
+                let mut raw = format!("From {} Thu Dec  3 06:00:00 2026\n", c.to).into_bytes();
+                raw.extend(plain(c, &format!("Here is the key: {}", c.code)));
+                raw
+            },
+        ),
+        row(
+            "mbox envelope line (Postfix pipe F), TOTP",
+            Kind::Otp,
+            Verdict::Accepted,
+            |c| {
+                let mut raw = format!("From {}  Thu Dec  3 06:00:00 2026\r\n", c.to).into_bytes();
+                raw.extend(plain(c, &c.code));
+                raw
+            },
+        ),
+        row(
+            "mbox envelope line with a time zone",
+            Kind::Key,
+            Verdict::Accepted,
+            |c| {
+                let mut raw = b"From MAILER-DAEMON Thu Dec 3 06:00:00 +0100 2026\n".to_vec();
+                raw.extend(plain(c, &c.code));
+                raw
+            },
+        ),
+        row(
+            "a From line that is no envelope",
+            Kind::Key,
+            Verdict::Malformed,
+            |c| {
+                let mut raw = format!("From {}\n", c.to).into_bytes();
+                raw.extend(plain(c, &c.code));
+                raw
+            },
+        ),
+    ]
+}
+
+/// Numbers people write in prose that are not the TOTP code: telephones, amounts, counts,
+/// order and ticket numbers, dates. Alone they are no code (nothing tried); beside the real
+/// code they do not make it ambiguous.
+fn prose_number_rows() -> Vec<Row> {
+    let prose = [
+        "Please call me back at (030) 123 456.",
+        "Best regards\nRecipient\nTel. +49 (30) 123456",
+        "Regards,\nRecipient\nMob. 0171 / 123 456",
+        "Our platform has 250 000 users and none of them got a code.",
+        "The project is worth 120 000 EUR to us.",
+        "I already paid €482 913 for this service.",
+        "About your Order #482913: nothing arrived.",
+        "Ticket 482913 is still open.",
+        "Date 251126\nSubject of my complaint: no code",
+        "Kundennummer: 482913, bitte prüfen.",
+        "Invoice no. 482913 is attached.",
+        "Phone: 123 456",
+        "We shipped 482913 kg last year.",
+        "Growth was 482913 % this year.",
+        "Mit freundlichen Grüßen\nRecipient\nHandy: 0171 / 482 913\nFax: (030) 482 913-99",
+    ];
+    let mut rows: Vec<Row> = prose
+        .iter()
+        .map(|&text| {
+            row(
+                &format!("prose number alone: {text:?}"),
+                Kind::Otp,
+                Verdict::NoCode,
+                move |c| {
+                    // The real code is not in the reply; a prose number that happened to equal it
+                    // would still not be taken.
+                    plain(
+                        c,
+                        &format!(
+                            "Hello,\n\n{text}\n\n{}\n{}",
+                            gmail_attribution("en"),
+                            quoted(&c.text)
+                        ),
+                    )
+                },
+            )
+        })
+        .collect();
+    rows.extend([
+        row("code, then a phone-number signature", Kind::Otp, Verdict::Accepted, |c| {
+            plain(c, &format!("{}\n\n--\nRecipient\nTel: +49 30 123456", c.code))
+        }),
+        row("code beside every kind of prose number", Kind::Otp, Verdict::Accepted, |c| {
+            plain(
+                c,
+                &format!(
+                    "Hi, my code is {}.\n\nAbout Order #482913 (Ticket 482913): we paid €482 913 for \
+                     250 000 users.\n\nRecipient\nTel. +49 (30) 123456\nMob. 0171 / 123 456",
+                    c.code
+                ),
+            )
+        }),
+        row("code in a German sentence, grouped", Kind::Otp, Verdict::Accepted, |c| {
+            plain(c, &format!("Hallo,\n\nder Code lautet {} {}\n\nGrüße", &c.code[..3], &c.code[3..]))
+        }),
+        row("code grouped on its own line", Kind::Otp, Verdict::Accepted, |c| {
+            plain(c, &format!("{} {}\n\nSent from my iPhone", &c.code[..3], &c.code[3..]))
+        }),
+        row("code with a dash", Kind::Otp, Verdict::Accepted, |c| {
+            plain(c, &format!("{}-{}", &c.code[..3], &c.code[3..]))
+        }),
+        row("code from the phone, after a colon", Kind::Otp, Verdict::Accepted, |c| {
+            plain(c, &format!("The code on my phone: {}", c.code))
+        }),
+    ]);
+    rows
+}
+
+/// Auto-replies, bounces and read receipts that carry the code and must cost nothing.
+fn unrecognised_machine_rows() -> Vec<Row> {
+    let subjects = [
+        "Não é possível entregar: {}",
+        "=?utf-8?q?N=C3=A3o_=C3=A9_poss=C3=ADvel_entregar=3A?= {}",
+        "Read: {}",
+        "Gelesen: {}",
+        "Lu : {}",
+        "Leído: {}",
+        "Автоответ: {}",
+        "Odpowiedź automatyczna: {}",
+        "Autosvar: {}",
+        "自动回复: {}",
+        "自動回覆: {}",
+        "自動応答: {}",
+    ];
+    let mut rows: Vec<Row> = subjects
+        .iter()
+        .map(|&subject| {
+            row(
+                &format!("auto subject {subject:?}"),
+                Kind::Key,
+                Verdict::SetAside("auto"),
+                move |c| {
+                    with_subject(
+                        plain(c, &format!("{}\n\n{}", c.code, c.text)),
+                        &subject.replace("{}", &c.subject),
+                    )
+                },
+            )
+        })
+        .collect();
+    for header in [
+        "Precedence: auto-reply",
+        "X-Failed-Recipients: someone@example.net",
+        "X-MS-Exchange-Inbox-Rules-Loop: recipient@example.org",
+        "X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent",
+    ] {
+        rows.push(row(
+            &format!("auto header {header}"),
+            Kind::Key,
+            Verdict::SetAside("auto"),
+            move |c| {
+                mail(
+                    c,
+                    &format!("{header}\r\n"),
+                    "text/plain; charset=utf-8",
+                    &c.code,
+                )
+            },
+        ));
+    }
+    rows.push(row(
+        "read receipt (disposition-notification)",
+        Kind::Key,
+        Verdict::SetAside("auto"),
+        |c| {
+            let body = format!(
+                "--mdn\nContent-Type: text/plain\n\nYour message was read: {0}\n\n--mdn\n\
+             Content-Type: message/disposition-notification\n\nFinal-Recipient: rfc822; {1}\n\
+             Disposition: manual-action/MDN-sent-manually; displayed\n\n--mdn--\n",
+                c.code, c.to
+            );
+            with_subject(
+                mail(
+                    c,
+                    "",
+                    "multipart/report; report-type=disposition-notification; boundary=\"mdn\"",
+                    &body,
+                ),
+                &format!("Read: {}", c.subject),
+            )
+        },
+    ));
+    rows
+}
+
+/// From fields a lenient parser reads as some address: not one well-formed mailbox, so no
+/// sender, so nothing counted against anybody.
+fn malformed_sender_rows() -> Vec<Row> {
+    let forms = [
+        "{to} mallory@example.net",
+        "mallory@example.net {to}",
+        "<{to}> mallory@example.net",
+        "mallory@example.net <{to}>",
+        "Recipient <{to}",
+        "Recipient {to}>",
+        "Recipient <{to}> <mallory@example.net>",
+        "Team: {to}, mallory@example.net;",
+        "Team: {to};",
+        "{to}, mallory@example.net",
+    ];
+    forms
+        .iter()
+        .map(|&form| {
+            row(
+                &format!("From: {form}"),
+                Kind::Key,
+                Verdict::SetAside("unauthenticated"),
+                move |c| {
+                    mail(
+                        c,
+                        &format!("From: {}\r\n", form.replace("{to}", &c.to)),
+                        "text/plain",
+                        &c.code,
+                    )
+                },
+            )
+        })
+        .collect()
+}
+
 /// Sends a code of `kind` to `to` through the outbox; the Ctx for building replies.
 fn issue(env: &Env, kind: Kind, to: &str) -> Ctx {
     let flag = if kind == Kind::Key { "--key" } else { "--otp" };
@@ -854,6 +1105,11 @@ fn run_rows(env: &Env, rows: &[Row]) -> Vec<String> {
             (1, Some("refused"), Some("wrong")) => Some(Verdict::Wrong),
             (1, Some("refused"), Some("no-code")) => Some(Verdict::NotTheirs),
             (65, Some("no_code" | "mistyped" | "ambiguous"), _) => Some(Verdict::NoCode),
+            (65, None, _)
+                if v["type"] == "error" && run.stderr().contains("not an email message") =>
+            {
+                Some(Verdict::Malformed)
+            }
             (65, Some("set_aside"), _) => match v["folder"].as_str() {
                 Some("auto") => Some(Verdict::SetAside("auto")),
                 Some("unauthenticated") => Some(Verdict::SetAside("unauthenticated")),
@@ -887,6 +1143,10 @@ fn real_shaped_replies() {
     rows.extend(shape_rows());
     rows.extend(prose_rows());
     rows.extend(machine_and_sender_rows());
+    rows.extend(envelope_rows());
+    rows.extend(prose_number_rows());
+    rows.extend(unrecognised_machine_rows());
+    rows.extend(malformed_sender_rows());
     assert!(rows.len() >= 40, "{} rows", rows.len());
     let failures = run_rows(&env, &rows);
     assert!(
@@ -940,6 +1200,31 @@ fn authenticated_replies() {
             with(
                 "Authentication-Results: mx.example.net; dkim=fail header.d=example.org; dmarc=fail header.from=example.org\r\n\
              Authentication-Results: mx.example.net; dmarc=pass header.from=example.org\r\n",
+            ),
+        ),
+        row(
+            "version 1, written out",
+            Kind::Key,
+            Verdict::Accepted,
+            with(
+                "Authentication-Results: mx.example.net 1; dmarc=pass header.from=example.org\r\n",
+            ),
+        ),
+        row(
+            "a version other than 1 (RFC 8601 §2.2: ignored, so not believed)",
+            Kind::Key,
+            Verdict::SetAside("unauthenticated"),
+            with(
+                "Authentication-Results: mx.example.net 2; dmarc=pass header.from=example.org\r\n",
+            ),
+        ),
+        row(
+            "a version 2 on top, a version 1 pass below it",
+            Kind::Key,
+            Verdict::SetAside("unauthenticated"),
+            with(
+                "Authentication-Results: mx.example.net 2; dmarc=pass header.from=example.org\r\n\
+             Authentication-Results: mx.example.net 1; dmarc=pass header.from=example.org\r\n",
             ),
         ),
         row(
@@ -1054,4 +1339,55 @@ fn typed_codes() {
     assert_eq!(status(&env, &c.to), (0, "pending".into()));
     env.run(&["reply", "--to", &c.to, "--code", &format!("  {}\n", c.code)])
         .expect(0);
+}
+
+/// What an auto-reply was recognised by is said by name; the header's own text (the sender's)
+/// reaches neither the terminal nor the audit log.
+#[test]
+fn set_aside_details_name_the_marker_only() {
+    let env = Env::new("");
+    let c = issue(&env, Kind::Key, "dee@example.org");
+    let evil = "x-injected-7f3a (owner-email=attacker@example.net)";
+    std::fs::write(
+        env.path("auto.eml"),
+        mail(
+            &c,
+            &format!("Auto-Submitted: {evil}\r\n"),
+            "text/plain",
+            &c.code,
+        ),
+    )
+    .unwrap();
+    let r = env.run(&["reply", "--message", "auto.eml"]);
+    r.expect(65);
+    assert_eq!(
+        r.stderr().lines().next().unwrap_or(""),
+        "securemail: error: set aside, not checked (no attempt was counted): an automatic mail (it has Auto-Submitted)"
+    );
+    let audit = std::fs::read_to_string(env.path("securemail-audit.log")).unwrap();
+    assert!(
+        audit.contains("an automatic mail (it has Auto-Submitted)"),
+        "{audit}"
+    );
+    for text in [r.stdout(), r.stderr(), audit] {
+        assert!(
+            !text.contains("injected") && !text.contains("attacker"),
+            "{text}"
+        );
+    }
+    assert_eq!(status(&env, &c.to), (0, "pending".into()));
+}
+
+/// An MDA pipes the reply with its mbox envelope line: `reply --message -` reads past it.
+#[test]
+fn envelope_line_on_stdin() {
+    let env = Env::new("");
+    let c = issue(&env, Kind::Key, "eve@example.org");
+    let mut raw = format!("From {} Thu Dec  3 06:00:00 2026\n", c.to).into_bytes();
+    raw.extend(plain(&c, &c.code));
+    let r = env.run_with_stdin(&["--json", "reply", "--message", "-"], &raw);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v["outcome"], "accepted");
+    assert_eq!(v["recipient"], "eve@example.org");
 }

@@ -116,6 +116,20 @@ impl Env {
         Run(self.command(args).output().unwrap())
     }
 
+    /// Runs the binary with `input` on its stdin (as an MDA pipes a mail).
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        Run(child.wait_with_output().unwrap())
+    }
+
     /// The outbox's .eml files, oldest first.
     pub fn outbox(&self) -> Vec<PathBuf> {
         let mut files: Vec<_> = std::fs::read_dir(self.path("outbox"))
