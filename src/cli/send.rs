@@ -180,7 +180,8 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
     let result = if summary.interrupted {
         Err(Error::Interrupted {
             sent: summary.sent,
-            resend: args.resend,
+            // A shared batch resumes where it stopped, --resend or not.
+            resend: args.resend && summary.others.is_none(),
         })
     } else {
         match summary.exit_code() {

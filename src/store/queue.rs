@@ -265,6 +265,10 @@ impl PgStore {
         let (client, run, at) = self.parts();
         let err = |e| at.err(e);
         let mut tx = client.transaction().map_err(err)?;
+        // A run making the batch holds this lock while it writes the whole list: wait for it
+        // longer than for a row (its connection ends, and the lock with it, if it dies).
+        tx.batch_execute("SET LOCAL lock_timeout = '10min'")
+            .map_err(err)?;
         tx.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&LOCK_BATCH, &spec.identity],

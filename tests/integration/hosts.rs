@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,43 +32,12 @@ fn sink(ca: &Ca) -> Server {
     })
 }
 
-/// The sealing key every host of the test shares (made before any of them starts, as an
-/// operator copies it to each host).
-fn shared_key(dir: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let key = dir.join("shared.key");
-    std::fs::write(&key, rand_bytes()).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    key
-}
-
-fn rand_bytes() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    for (i, x) in b.iter_mut().enumerate() {
-        // Any key will do; it only has to be the same on every host.
-        *x = (support::now() as u8)
-            .wrapping_mul(31)
-            .wrapping_add(i as u8 * 7 + 1);
-    }
-    b
-}
-
-/// A host: its own directory and config, the test's database, the shared key, sending to
-/// `srv` over 2 connections, with `[store] lease`, and the list as `team.csv`.
+/// A host sending to `srv` over 2 connections, with `[store] lease` and the list as `team.csv`.
 fn host(db: &Database, key: &Path, srv: &Server, ca: &Ca, lease: &str) -> Env {
-    let mut env = Env::new("");
-    env.store = db
-        .store_toml()
-        .replace("\"../securemail.key\"", &format!("\"{}\"", key.display()))
-        + &format!("lease = \"{lease}\"\n");
-    std::fs::write(env.path("config/ca.pem"), ca.pem()).unwrap();
-    env.write_config(&format!(
-        "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"tls\"\nusername = \"{}\"\n\
-         password_env = \"SECUREMAIL_TEST_PASSWORD\"\nca_file = \"ca.pem\"\ntimeout_secs = 10\n\
-         connections = 2\n",
-        srv.port(),
-        support::SMTP_USER
-    ));
+    let env = db.host(key, Some(lease), "");
+    env.set_smtp(srv, "tls", ca);
+    let cfg = std::fs::read_to_string(env.path("config/account.toml")).unwrap();
+    std::fs::write(env.path("config/account.toml"), cfg + "connections = 2\n").unwrap();
     std::fs::write(env.path("team.csv"), list()).unwrap();
     env
 }
@@ -81,54 +50,12 @@ fn spawn(env: &Env) -> Child {
         .unwrap()
 }
 
-/// How long a run of a test may take before it is killed (a hang fails the test instead of
-/// holding up the suite).
+/// How long the send runs of a test may take before they are killed (a hang fails the test
+/// instead of holding up the suite).
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// Waits for every child, reading their output meanwhile (a child whose pipe is full would
-/// stop); kills them all if they take longer than [`LIMIT`].
-fn outputs(mut children: Vec<Child>) -> Vec<Output> {
-    use std::io::Read;
-    let read = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            pipe.unwrap().read_to_end(&mut buf).unwrap();
-            buf
-        })
-    };
-    let pipes: Vec<_> = children
-        .iter_mut()
-        .map(|c| {
-            let out = c.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>);
-            let err = c.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>);
-            (read(out), read(err))
-        })
-        .collect();
-    let start = Instant::now();
-    let mut status = vec![None; children.len()];
-    while status.iter().any(Option::is_none) {
-        for (c, s) in children.iter_mut().zip(status.iter_mut()) {
-            if s.is_none() {
-                *s = c.try_wait().unwrap();
-            }
-        }
-        if start.elapsed() > LIMIT {
-            for c in &mut children {
-                let _ = c.kill();
-            }
-            panic!("the send runs took longer than {LIMIT:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    status
-        .into_iter()
-        .zip(pipes)
-        .map(|(status, (out, err))| Output {
-            status: status.unwrap(),
-            stdout: out.join().unwrap(),
-            stderr: err.join().unwrap(),
-        })
-        .collect()
+fn outputs(children: Vec<Child>) -> Vec<Output> {
+    support::wait_all(children, LIMIT)
 }
 
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
@@ -191,7 +118,7 @@ fn three_hosts_send_one_list_and_each_recipient_gets_exactly_one_mail() {
         let ca = Ca::new("securemail test CA");
         let srv = sink(&ca);
         let keys = tempfile::tempdir().unwrap();
-        let key = shared_key(keys.path());
+        let key = postgres::shared_key(keys.path());
         let hosts: Vec<Env> = (0..3).map(|_| host(&db, &key, &srv, &ca, "30s")).collect();
         let outputs = outputs(hosts.iter().map(spawn).collect());
 
@@ -265,7 +192,7 @@ fn a_host_killed_mid_run_is_taken_over_once_its_lease_runs_out() {
         let ca = Ca::new("securemail test CA");
         let srv = sink(&ca);
         let keys = tempfile::tempdir().unwrap();
-        let key = shared_key(keys.path());
+        let key = postgres::shared_key(keys.path());
         let hosts: Vec<Env> = (0..3).map(|_| host(&db, &key, &srv, &ca, "2s")).collect();
         let mut children: Vec<Child> = hosts.iter().map(spawn).collect();
         let victim = children.remove(0);
@@ -376,6 +303,75 @@ fn a_host_killed_mid_run_is_taken_over_once_its_lease_runs_out() {
             .unwrap()
             .get(0);
         assert_eq!(sending, 0);
+    });
+}
+
+#[test]
+fn a_host_that_stalls_past_its_lease_loses_its_share_and_never_sends_it() {
+    postgres::run("stalled_host", || {
+        let db = postgres::current().unwrap();
+        let ca = Ca::new("securemail test CA");
+        let srv = sink(&ca);
+        let keys = tempfile::tempdir().unwrap();
+        let key = postgres::shared_key(keys.path());
+        let hosts: Vec<Env> = (0..2).map(|_| host(&db, &key, &srv, &ca, "1s")).collect();
+        let children: Vec<Child> = hosts.iter().map(spawn).collect();
+        let stalled = children[0].id().to_string();
+        let all = std::thread::spawn(move || outputs(children));
+
+        // Once it has sent some, stop the first run (SIGSTOP) for three leases, then let it go on.
+        let start = Instant::now();
+        while srv.log().mails.len() < 200 {
+            assert!(start.elapsed() < LIMIT, "the runs never got going");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let signal = |sig: &str| {
+            std::process::Command::new("kill")
+                .args([sig, &stalled])
+                .status()
+                .unwrap()
+        };
+        signal("-STOP");
+        std::thread::sleep(Duration::from_secs(3));
+        signal("-CONT");
+
+        let outputs = all.join().unwrap();
+        let mut resent = HashSet::new();
+        for (i, out) in outputs.iter().enumerate() {
+            ok(out);
+            let lines = json_lines(out);
+            resent.extend(with_outcome(&lines, "resent"));
+            let s = summary(&lines);
+            let sent =
+                (s["sent"].as_u64().unwrap() + s["sent_by_others"].as_u64().unwrap()) as usize;
+            // The stalled run also counts a mail it had on the wire, which the other sent again.
+            if i == 0 {
+                assert!(sent >= N, "{s}");
+            } else {
+                assert_eq!(sent, N, "{s}");
+            }
+        }
+        // The stalled run found its claims taken over: it said so and sent none of them.
+        let stderr = String::from_utf8_lossy(&outputs[0].stderr);
+        assert!(
+            stderr.contains(
+                "was taken over by another run: this run was silent for longer than [store] lease"
+            ),
+            "{stderr}"
+        );
+        let got = received(&srv);
+        assert_eq!(got.len(), N);
+        for (who, &n) in &got {
+            // A mail that was on the wire when the run stopped arrives; the other run, which
+            // took the recipient over, sent it again and said so.
+            assert!(
+                n == 1 || (n == 2 && resent.contains(who)),
+                "{who}: {n} mails"
+            );
+        }
+        let stored = codes(&db);
+        assert_eq!(stored.len(), N);
+        assert!(stored.values().all(|&(_, current)| current == 1));
     });
 }
 
