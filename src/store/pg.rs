@@ -55,6 +55,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RECORD_COLUMNS: &str = "id, recipient, kind, created, expires, attempts, state, sealed, \
     last_step, message_id, otp_algorithm, otp_digits, otp_period, next_attempt";
 
+/// The columns of a new record and their values, `$1`… in [`PgStore::insert_sending_after`]'s
+/// order (typed: the values are also selected, not only inserted).
+const INSERT_CODE: &str = "(recipient, kind, created, expires, attempts, state, sealed, message_id,
+    otp_algorithm, otp_digits, otp_period, updated, run)";
+const CODE_VALUES: &str = "$1::text, $2::text, $3::bigint, $4::bigint, 0, 'sending', $5::bytea,
+    $6::text, $7::text, $8::integer, $9::bigint, $3::bigint, $10::bigint";
+
 /// The recipient's current record: the newest that was delivered and not superseded.
 const CURRENT: &str = "WHERE recipient = $1 AND state NOT IN ('sending', 'failed', 'superseded')
     ORDER BY id DESC LIMIT 1";
@@ -327,42 +334,43 @@ impl PgStore {
         if let Some(id) = delivered {
             deliver_in(&mut tx, id, now, run.and_then(|r| r.batch)).map_err(|e| at.err(e))?;
         }
-        if let Some(RunIds {
-            id: run,
-            batch: Some(batch),
-        }) = run
-        {
-            // The claim row stays locked until the commit: a run taking it over meanwhile
-            // waits, then finds this record `sending` and fails it (see `queue::claim`).
-            let ours =
-                super::queue::hold_claim(&mut tx, batch, run, recipient).map_err(|e| at.err(e))?;
-            if !ours {
-                return Err(StoreError::ClaimLost {
-                    recipient: recipient.to_string(),
-                });
-            }
+        let code = &[
+            &recipient as &(dyn postgres::types::ToSql + Sync),
+            &kind.as_str(),
+            &created,
+            &expires,
+            &sealed,
+            &message_id,
+            &otp.map(|p| p.algorithm.as_str()),
+            &otp.map(|p| i32::from(p.digits)),
+            &otp.map(|p| i64::try_from(p.period).unwrap_or(i64::MAX)),
+            &run.map(|r| r.id),
+        ];
+        let row = match run.and_then(|r| r.batch) {
+            None => tx.query_opt(
+                &format!("INSERT INTO codes {INSERT_CODE} VALUES ({CODE_VALUES}) RETURNING id"),
+                code,
+            ),
+            // Only while this run holds the recipient's claim, whose row stays locked until the
+            // commit: a run taking it over meanwhile waits, then finds this record `sending`
+            // and fails it (see `queue`).
+            Some(batch) => tx.query_opt(
+                &format!(
+                    "WITH held AS (SELECT 1 FROM batch_items
+                                   WHERE batch = $11 AND recipient = $1 AND claimed_by = $10
+                                     AND state = 'claimed'
+                                   FOR UPDATE)
+                     INSERT INTO codes {INSERT_CODE} SELECT {CODE_VALUES} FROM held RETURNING id"
+                ),
+                &[code.as_slice(), &[&batch]].concat(),
+            ),
         }
-        let row = tx
-            .query_one(
-                "INSERT INTO codes (recipient, kind, created, expires, attempts, state, sealed,
-                                    message_id, otp_algorithm, otp_digits, otp_period, updated,
-                                    run)
-                 VALUES ($1, $2, $3, $4, 0, 'sending', $5, $6, $7, $8, $9, $3, $10)
-                 RETURNING id",
-                &[
-                    &recipient,
-                    &kind.as_str(),
-                    &created,
-                    &expires,
-                    &sealed,
-                    &message_id,
-                    &otp.map(|p| p.algorithm.as_str()),
-                    &otp.map(|p| i32::from(p.digits)),
-                    &otp.map(|p| i64::try_from(p.period).unwrap_or(i64::MAX)),
-                    &run.map(|r| r.id),
-                ],
-            )
-            .map_err(|e| at.err(e))?;
+        .map_err(|e| at.err(e))?;
+        let Some(row) = row else {
+            return Err(StoreError::ClaimLost {
+                recipient: recipient.to_string(),
+            });
+        };
         let id: i64 = row.try_get(0).map_err(|e| at.err(e))?;
         tx.commit().map_err(|e| at.err(e))?;
         Ok(id)
@@ -679,15 +687,20 @@ fn deliver_in(
     now: i64,
     batch: Option<i64>,
 ) -> Result<(), postgres::Error> {
-    let Some(row) = tx.query_opt("SELECT recipient, run FROM codes WHERE id = $1", &[&id])? else {
+    // The recipient, under its lock, in one round trip.
+    let Some(row) = tx.query_opt(
+        "SELECT recipient, run, pg_advisory_xact_lock($2, hashtext(recipient))
+         FROM codes WHERE id = $1",
+        &[&id, &LOCK_RECIPIENT],
+    )?
+    else {
         return Ok(());
     };
     let recipient: String = row.try_get(0)?;
     let run: Option<i64> = row.try_get(1)?;
-    lock_recipient(tx, &recipient)?;
-    // The claim first, as a run taking it over does: rows are always locked in that order.
+    // The claim before the code, as a run taking it over locks them: never a deadlock.
     let claim = match (batch, run) {
-        (Some(batch), Some(run)) if super::queue::hold_claim(tx, batch, run, &recipient)? => {
+        (Some(batch), Some(run)) if super::queue::mark_sent(tx, batch, run, &recipient)? => {
             Some((batch, run))
         }
         _ => None,
@@ -702,9 +715,9 @@ fn deliver_in(
              WHERE recipient = $2 AND id <> $1 AND state IN ('pending', 'verified', 'locked')",
             &[&id, &recipient, &now],
         )?;
-        if let Some((batch, run)) = claim {
-            super::queue::mark_sent(tx, batch, run, &recipient)?;
-        }
+    } else if let Some((batch, run)) = claim {
+        // Its record was failed meanwhile (this run was taken for gone): not sent after all.
+        super::queue::unmark_sent(tx, batch, run, &recipient)?;
     }
     Ok(())
 }

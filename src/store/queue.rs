@@ -6,7 +6,7 @@
 //!
 //! What makes "each recipient exactly once" hold across hosts and crashes:
 //! - a run records a mail (`sending`) only while it holds the recipient's claim, and keeps the
-//!   claim's row locked until that record is committed ([`hold_claim`]);
+//!   claim's row locked until that record is committed (`PgStore::insert_sending_after`);
 //! - a mail's delivery (`pending`) and its recipient's `sent` commit in one transaction
 //!   ([`mark_sent`], from `pg::deliver_in`), so a recipient that was sent to is never claimed
 //!   again;
@@ -581,34 +581,34 @@ impl PgStore {
 }
 
 #[cfg(feature = "postgres")]
-/// Whether run `run` holds `recipient`'s claim in `batch`; if so its row stays locked until the
-/// transaction ends, so that nobody takes the claim over meanwhile.
-pub(super) fn hold_claim(
+/// `recipient`'s mail from `run` was delivered: it is sent, for every run. False if `run` does
+/// not hold its claim (another run took it over). Locks the claim's row.
+pub(super) fn mark_sent(
     tx: &mut impl GenericClient,
     batch: i64,
     run: i64,
     recipient: &str,
 ) -> Result<bool, postgres::Error> {
-    tx.query_opt(
-        "SELECT 1 FROM batch_items
-         WHERE batch = $1 AND recipient = $2 AND claimed_by = $3 AND state = 'claimed'
-         FOR UPDATE",
-        &[&batch, &recipient, &run],
+    tx.execute(
+        "UPDATE batch_items SET state = 'sent', sent_by = $2, lease_until = NULL
+         WHERE batch = $1 AND recipient = $3 AND claimed_by = $2 AND state = 'claimed'",
+        &[&batch, &run, &recipient],
     )
-    .map(|row| row.is_some())
+    .map(|n| n == 1)
 }
 
 #[cfg(feature = "postgres")]
-/// `recipient`'s mail from `run` was delivered: it is sent, for every run.
-pub(super) fn mark_sent(
+/// Undoes [`mark_sent`] in the same transaction, when the mail's record turned out to be failed
+/// already (this run was taken for gone): the claim is left run out, for another run to take.
+pub(super) fn unmark_sent(
     tx: &mut impl GenericClient,
     batch: i64,
     run: i64,
     recipient: &str,
 ) -> Result<(), postgres::Error> {
     tx.execute(
-        "UPDATE batch_items SET state = 'sent', sent_by = $2, lease_until = NULL
-         WHERE batch = $1 AND recipient = $3 AND claimed_by = $2 AND state = 'claimed'",
+        "UPDATE batch_items SET state = 'claimed', sent_by = NULL, lease_until = now()
+         WHERE batch = $1 AND recipient = $3 AND sent_by = $2 AND state = 'sent'",
         &[&batch, &run, &recipient],
     )
     .map(drop)
