@@ -16,7 +16,7 @@
 //! cores.
 
 #[path = "../tests/integration/support/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod support;
 
 use std::fmt::Write as _;

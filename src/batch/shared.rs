@@ -11,10 +11,15 @@
 //! Runs wait for each other's claims to be settled before they end, so every run of a batch
 //! ends when the list is done, and a rerun anywhere sends only what is left.
 //!
-//! The SQL is [`crate::store::queue`]; this module decides when to call it.
+//! The SQL is [`crate::store::queue`]; this module decides when to call it. Built without
+//! PostgreSQL, there are no runs to register and none of it is used.
+
+#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
+#[cfg(feature = "postgres")]
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -22,8 +27,11 @@ use sha2::{Digest, Sha256};
 use super::Job;
 use crate::CodeKind;
 use crate::error::Error;
+#[cfg(feature = "postgres")]
 use crate::recipients::{self, Entry, Source};
-use crate::store::queue::{BatchSpec, Claim, Elsewhere, Join, Joined, NewItem, Settled};
+#[cfg(feature = "postgres")]
+use crate::store::queue::{BatchSpec, Elsewhere, Join, NewItem};
+use crate::store::queue::{Claim, Joined, Settled};
 use crate::store::{Store, StoreError};
 
 /// The longest a run waits before looking again at claims other runs hold.
@@ -196,6 +204,7 @@ fn nap(d: Duration, abort: &AtomicBool) {
 /// Beats this run's heartbeat every third of its lease until `stop` is dropped. A beat that
 /// fails is tried again on a new connection; if none gets through for a whole lease, the other
 /// runs take this one's claims over, and its lanes find out when they record a mail.
+#[cfg(feature = "postgres")]
 pub fn heartbeat(shared: &Shared, mut store: Store, stop: &Receiver<()>) {
     let every = shared.lease / 3;
     let mut said = false;
@@ -204,13 +213,10 @@ pub fn heartbeat(shared: &Shared, mut store: Store, stop: &Receiver<()>) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        #[cfg(feature = "postgres")]
         let beat = match store.postgres() {
             Some(pg) => pg.heartbeat(shared.lease),
             None => return,
         };
-        #[cfg(not(feature = "postgres"))]
-        let beat: Result<(), StoreError> = return;
         if let Err(e) = beat {
             if !said {
                 eprintln!("securemail: cannot renew this run's lease: {e}; trying again");
@@ -222,6 +228,10 @@ pub fn heartbeat(shared: &Shared, mut store: Store, stop: &Receiver<()>) {
         }
     }
 }
+
+/// Without PostgreSQL there are no send runs to keep alive.
+#[cfg(not(feature = "postgres"))]
+pub fn heartbeat(_shared: &Shared, _store: Store, _stop: &Receiver<()>) {}
 
 /// Recipients of the batch that this run settled without sending, written in chunks.
 #[derive(Default)]
