@@ -398,14 +398,53 @@ pub enum Entry {
 pub struct Checked {
     pub valid: usize,
     pub problems: Vec<LineProblem>,
+    /// SHA-256 naming the set of valid canonical addresses, whatever their order, names,
+    /// spelling or invalid lines: two hosts holding the same list get the same digest.
+    pub set_digest: [u8; 32],
+}
+
+/// The order-independent sum behind [`Checked::set_digest`]: each address's SHA-256, added as
+/// four 64-bit lanes. Addresses are distinct (duplicates are invalid), so a set is summed once
+/// each, in constant memory; the lists are the operator's own, so no adversary picks them to
+/// collide.
+#[derive(Default)]
+struct SetSum {
+    count: u64,
+    lanes: [u64; 4],
+}
+
+impl SetSum {
+    fn add(&mut self, address: &str) {
+        let h: [u8; 32] = Sha256::digest(address.as_bytes()).into();
+        for (lane, chunk) in self.lanes.iter_mut().zip(h.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            *lane = lane.wrapping_add(u64::from_be_bytes(bytes));
+        }
+        self.count += 1;
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"securemail recipient set 1\0");
+        h.update(self.count.to_be_bytes());
+        for lane in self.lanes {
+            h.update(lane.to_be_bytes());
+        }
+        h.finalize().into()
+    }
 }
 
 /// Validates the whole source (streaming) and counts its recipients.
 pub fn check(source: &Source) -> Result<Checked, ListError> {
     let mut checked = Checked::default();
+    let mut set = SetSum::default();
     let count = |entry| {
         match entry {
-            Entry::Valid { .. } => checked.valid += 1,
+            Entry::Valid { recipient, .. } => {
+                checked.valid += 1;
+                set.add(&recipient.address);
+            }
             Entry::Invalid(p) => checked.problems.push(p),
         }
         true
@@ -414,6 +453,7 @@ pub fn check(source: &Source) -> Result<Checked, ListError> {
         Source::File(list) => list.stream(true, count)?,
         Source::Args { .. } => stream(source, count)?,
     }
+    checked.set_digest = set.digest();
     if checked.valid == 0
         && checked.problems.is_empty()
         && let Source::File(list) = source
@@ -797,6 +837,28 @@ mod tests {
             list.confirm_unchanged(),
             Err(ListError::Changed { .. })
         ));
+    }
+
+    #[test]
+    fn the_set_digest_names_the_addresses_not_the_text() {
+        let digest = |name: &str, text: &str| {
+            let (_t, p) = write(name, text.as_bytes());
+            check(&file(&p)).unwrap().set_digest
+        };
+        let base = digest("a", "a@x.org\nb@x.org\n");
+        // Order, names, a header, comments and spelling of the same addresses: the same set.
+        assert_eq!(
+            base,
+            digest("b", "email,name\n# team\nB@X.ORG,Bo\n\"a@x.org\",Ann\n")
+        );
+        assert_ne!(base, digest("c", "a@x.org\n"));
+        assert_ne!(base, digest("d", "a@x.org\nb@x.org\nc@x.org\n"));
+        assert_ne!(base, digest("e", "a@x.org\nc@x.org\n"));
+        let args = Source::Args {
+            to: vec!["b@x.org".into(), "a@x.org".into()],
+            name: None,
+        };
+        assert_eq!(check(&args).unwrap().set_digest, base);
     }
 
     #[test]

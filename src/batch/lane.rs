@@ -407,5 +407,9 @@ fn record(
         // Rolled back: the earlier delivery still needs its mark.
         *unmarked = delivered;
     }
-    id.map_err(|e| Stop::Batch(e.into()))
+    id.map_err(|e| match e {
+        // Another run holds this recipient of a shared batch now: it sends, this lane goes on.
+        e @ StoreError::ClaimLost { .. } => Stop::Recipient(e.into(), 0),
+        e => Stop::Batch(e.into()),
+    })
 }

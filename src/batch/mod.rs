@@ -5,7 +5,8 @@
 //! - [`lane`]: one delivery lane — a [`lane::Deliver`] (SMTP session or outbox) plus the store
 //!   bookkeeping around each mail;
 //! - [`retry`] and [`pace`]: what is retried and how fast mail may go;
-//! - [`lock`]: one send run per store;
+//! - [`lock`]: one send run per SQLite store;
+//! - [`shared`]: on PostgreSQL, one list split between the hosts that send it at once;
 //! - [`interrupt`]: Ctrl-C finishes the mails in flight, then stops.
 
 pub mod interrupt;
@@ -14,6 +15,7 @@ pub mod lock;
 pub mod pace;
 pub mod pipeline;
 pub mod retry;
+pub mod shared;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +40,11 @@ pub struct Job<'a> {
     pub source: Source,
     /// Valid recipients in `source` (from [`crate::recipients::check`]).
     pub total: usize,
+    /// Invalid lines in `source` (reported, with `--skip-invalid`).
+    pub invalid: usize,
+    /// Names the set of valid recipients ([`crate::recipients::Checked::set_digest`]): a list
+    /// sent from several hosts at once is one batch ([`shared`]).
+    pub set_digest: [u8; 32],
     /// Replace what recipients hold (a live code, a verified enrolment, a locked record).
     pub resend: bool,
     /// Write every mail to the outbox, record nothing.
@@ -134,6 +141,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// Of `sent`, those sent before Ctrl-C (the others were on the wire and finished after).
     pub sent_before_interrupt: usize,
+    /// For a list several hosts shared ([`shared`]): how many of its recipients other runs
+    /// sent to, on any host, earlier runs included.
+    pub others: Option<usize>,
 }
 
 impl Summary {
@@ -174,6 +184,10 @@ pub trait Observer {
     fn report(&mut self, report: Report);
     /// Ctrl-C was pressed: the batch stops after the mails in flight.
     fn interrupted(&mut self) {}
+    /// Before any mail of a list shared by several hosts: its batch as this run found it.
+    fn joined(&mut self, _batch: &crate::store::queue::Joined, _list: &str) {}
+    /// Another run took `address` over: this one was silent for longer than its lease.
+    fn lost(&mut self, _address: &str) {}
     /// A trace sink for connection `n`, for `-v`.
     fn trace(&self, _connection: usize) -> Option<Trace> {
         None

@@ -8,13 +8,17 @@
 //! ```
 //!
 //! Channels are bounded, so a list of any length streams through in constant memory. The store
-//! is written before and after each SMTP transaction; a send run holds an exclusive lock on the
-//! store, so at start-up any record still `sending` was in flight when an earlier run died:
-//! those recipients are sent again and named. Unless `resend` is set, anyone holding a live code,
-//! a verified enrolment or a locked record (of either kind) is skipped, so re-running a finished
-//! batch sends nothing and forged replies cannot get anyone re-enrolled. Either way, the
+//! is written before and after each SMTP transaction. On SQLite a send run holds an exclusive
+//! lock on the store; on PostgreSQL runs on several hosts send at once, each beating a
+//! heartbeat, and a list is split between them ([`super::shared`]: the feeder then claims
+//! recipients from the shared batch instead of reading the list). Either way, a record still
+//! `sending` at start-up whose run is gone was in flight when that run died: those recipients
+//! are sent again and named. Unless `resend` is set, anyone holding a live code, a verified
+//! enrolment or a locked record (of either kind) is skipped, so re-running a finished batch
+//! sends nothing and forged replies cannot get anyone re-enrolled. Either way, the
 //! per-recipient budgets of [`crate::limits`] are checked against the store before a mail is
-//! built; the send lock and the list's de-duplication mean no other send can slip in between.
+//! built; the send lock (or the batch's claims) and the list's de-duplication mean no other
+//! send of the list can slip in between.
 //!
 //! Per recipient, a 5xx is final and the batch goes on; a 4xx, a dropped connection or a timeout
 //! is retried with exponential backoff on a fresh connection. Failures that would hit every
@@ -23,7 +27,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,11 +35,13 @@ use super::interrupt::Interrupt;
 use super::lane::{Deliver, Lane, OutboxLane, SmtpLane, Stop};
 use super::lock::SendLock;
 use super::pace::Pace;
+use super::shared::{self, Settler, Shared};
 use super::{Existing, Job, Observer, Outcome, Report, SkipReason, Summary};
 use crate::error::Error;
 use crate::limits;
 use crate::mail::{self, Composed, Recipient};
 use crate::recipients::{self, Entry};
+use crate::store::queue::{Claim, Settled};
 use crate::store::{Record, State, Store, StoreError};
 use crate::transport::SmtpTarget;
 
@@ -51,6 +57,8 @@ struct Item {
 /// What the pipeline's threads tell the caller's thread.
 enum Event {
     Report(Report),
+    /// Another run took this recipient of a shared batch over (see [`StoreError::ClaimLost`]).
+    Lost(String),
     Fatal(Error),
 }
 
@@ -69,25 +77,31 @@ pub fn run(
 
     // The main connection stays open for the whole run, and the threads' connections are
     // opened from it here, one after the other.
-    let (_lock, main_store, interrupted) = if job.dry_run {
+    let (_lock, mut main_store, interrupted, shared) = if job.dry_run {
         // Nothing is recorded, but a store that could not be used (its key file missing or
         // another) is said now, not at the real run.
         drop(Store::open_existing(job.settings)?);
-        (None, None, HashSet::new())
+        (None, None, HashSet::new(), None)
     } else {
-        // A PostgreSQL store holds its send lock itself; a SQLite one has a file beside it.
+        // One send at a time on a SQLite store (a lock file beside it). On PostgreSQL several
+        // run at once: this one registers first (and joins its list's batch), so that only the
+        // records of runs that are gone count as interrupted.
         let lock = match job.settings.postgres {
             None => Some(SendLock::acquire(&job.settings.store_path)?),
             Some(_) => None,
         };
         let mut store = Store::create_or_open(job.settings)?;
-        store.lock_for_sending()?;
+        let shared = shared::start(job, &mut store)?;
         let interrupted = store.fail_interrupted(crate::unix_now())?;
-        (lock, Some(store), interrupted)
+        (lock, Some(store), interrupted, shared)
     };
     let mut names: Vec<String> = interrupted.iter().cloned().collect();
     names.sort();
     observer.start(&names);
+    let batch = shared.as_ref().filter(|s| s.batch.is_some());
+    if let Some(joined) = batch.and_then(|s| s.batch.as_ref()) {
+        observer.joined(joined, &recipients::display(&job.source));
+    }
 
     let abort = AtomicBool::new(false);
     let ctrl_c = Interrupt::catch();
@@ -109,6 +123,10 @@ pub fn run(
     for _ in 0..connections {
         sender_stores.push(another()?);
     }
+    let beat_store = match shared {
+        Some(_) => another()?,
+        None => None,
+    };
     let (todo_tx, todo_rx) = mpsc::sync_channel::<Item>(64);
     // Room for a few dozen built mails (~8 KB each): builders then work in bursts and sleep,
     // rather than waking for every mail sent and jostling the connections for the CPU
@@ -119,14 +137,32 @@ pub fn run(
     let built_rx = Arc::new(Mutex::new(built_rx));
     let mut summary = Summary::default();
     let mut fatal: Option<Error> = None;
+    // Recipients of the batch this run settled without sending them.
+    let mut settler = Settler::default();
+    // Dropped when the run's work is done: the heartbeat stops.
+    let (beating, beat_stop) = mpsc::channel::<()>();
 
     thread::scope(|scope| {
         {
             let report_tx = report_tx.clone();
             let abort = &abort;
             let interrupted = &interrupted;
-            spawn(scope, "feed", move || {
-                feed(job, feed_store, interrupted, todo_tx, &report_tx, abort)
+            spawn(scope, "feed", move || match batch {
+                Some(shared) => feed_shared(
+                    job,
+                    shared,
+                    feed_store,
+                    interrupted,
+                    todo_tx,
+                    &report_tx,
+                    abort,
+                ),
+                None => feed(job, feed_store, interrupted, todo_tx, &report_tx, abort),
+            });
+        }
+        if let (Some(shared), Some(store)) = (shared.as_ref(), beat_store) {
+            spawn(scope, "heartbeat", move || {
+                shared::heartbeat(shared, store, &beat_stop)
             });
         }
         for _ in 0..builders {
@@ -171,14 +207,30 @@ pub fn run(
             // Woken now and then to see whether Ctrl-C was pressed.
             let message = match report_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(m) => m,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    settle(&mut settler, main_store.as_mut(), true, &abort, &mut fatal);
+                    continue;
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             match message {
                 Event::Report(r) => {
                     summary.add(&r.outcome);
+                    if batch.is_some() {
+                        match &r.outcome {
+                            Outcome::Skipped { .. } => {
+                                settler.add(r.address.clone(), Settled::Skipped)
+                            }
+                            Outcome::Failed { .. } => {
+                                settler.add(r.address.clone(), Settled::Failed)
+                            }
+                            Outcome::Sent { .. } | Outcome::Invalid(_) => {}
+                        }
+                        settle(&mut settler, main_store.as_mut(), false, &abort, &mut fatal);
+                    }
                     observer.report(r);
                 }
+                Event::Lost(address) => observer.lost(&address),
                 Event::Fatal(e) => {
                     abort.store(true, Ordering::SeqCst);
                     if fatal.is_none() {
@@ -187,8 +239,20 @@ pub fn run(
                 }
             }
         }
+        settle(&mut settler, main_store.as_mut(), true, &abort, &mut fatal);
+        drop(beating);
     });
     summary.elapsed = started.elapsed();
+    if let (Some(shared), Some(store)) = (shared.as_ref(), main_store.as_mut()) {
+        match shared::finish(shared, store) {
+            Ok(others) => summary.others = others,
+            Err(e) => {
+                if fatal.is_none() {
+                    fatal = Some(e.into());
+                }
+            }
+        }
+    }
     // Lines added to the list after the feeder reached its end were never read: say so rather
     // than finish as if the whole list was done.
     let unchanged = match (&fatal, &job.source) {
@@ -207,6 +271,24 @@ pub fn run(
         }
         Some(e) => Err(e),
         None => Ok(summary),
+    }
+}
+
+/// Writes the settled recipients of the batch (all of them, or when a chunk is full); a store
+/// that fails here stops the batch.
+fn settle(
+    settler: &mut Settler,
+    store: Option<&mut Store>,
+    all: bool,
+    abort: &AtomicBool,
+    fatal: &mut Option<Error>,
+) {
+    let Some(store) = store else { return };
+    if let Err(e) = settler.flush(store, all) {
+        abort.store(true, Ordering::SeqCst);
+        if fatal.is_none() {
+            *fatal = Some(e.into());
+        }
     }
 }
 
@@ -275,6 +357,82 @@ fn feed(
         .is_ok()
     });
     if let Err(e) = result {
+        let _ = reports.send(Event::Fatal(e.into()));
+    }
+}
+
+/// [`feed`] for a list several hosts send at once: this host's own invalid lines first (the
+/// batch holds only valid recipients), then the recipients it claims from the batch.
+fn feed_shared(
+    job: &Job<'_>,
+    shared: &Shared,
+    store: Option<Store>,
+    interrupted: &HashSet<String>,
+    todo: SyncSender<Item>,
+    reports: &mpsc::Sender<Event>,
+    abort: &AtomicBool,
+) {
+    let Some(mut store) = store else { return };
+    let report = |address: String, line: usize, outcome: Outcome| {
+        let _ = reports.send(Event::Report(Report {
+            address,
+            line,
+            outcome,
+        }));
+    };
+    if job.invalid > 0 {
+        let result = recipients::stream(&job.source, |entry| {
+            if let Entry::Invalid(problem) = entry {
+                report(
+                    problem.input.clone(),
+                    problem.line,
+                    Outcome::Invalid(problem),
+                );
+            }
+            !abort.load(Ordering::SeqCst)
+        });
+        if let Err(e) = result {
+            let _ = reports.send(Event::Fatal(e.into()));
+            return;
+        }
+    }
+    let mut failed = None;
+    let result = shared::feed(shared, &mut store, abort, |store, claim| {
+        let Claim {
+            recipient,
+            name,
+            line,
+            resent,
+        } = claim;
+        let recipient = match Recipient::parse(&recipient, name.as_deref()) {
+            Ok(r) => r,
+            Err(e) => {
+                let error = Box::new(Error::from(e));
+                report(recipient, line, Outcome::Failed { error, attempts: 0 });
+                return true;
+            }
+        };
+        let replaced = match screen(job, store, &recipient.address) {
+            Ok(Ok(replaced)) => replaced,
+            Ok(Err(outcome)) => {
+                report(recipient.address, line, outcome);
+                return true;
+            }
+            Err(e) => {
+                failed = Some(e);
+                return false;
+            }
+        };
+        let resent = resent || interrupted.contains(&recipient.address);
+        todo.send(Item {
+            line,
+            recipient,
+            resent,
+            replaced,
+        })
+        .is_ok()
+    });
+    if let Some(e) = result.err().or(failed) {
         let _ = reports.send(Event::Fatal(e.into()));
     }
 }
@@ -387,13 +545,16 @@ fn run_lane(
     abort: &AtomicBool,
 ) {
     loop {
-        let next = match built.lock() {
+        // Another lane waiting for work holds the queue: then this one waits too, and must
+        // mark its last delivery first (on a shared batch the other hosts wait for that mark).
+        let next = match built.try_lock() {
             Ok(rx) => match rx.try_recv() {
                 Ok(v) => Ok(v),
                 Err(TryRecvError::Disconnected) => break,
                 Err(TryRecvError::Empty) => Err(()),
             },
-            Err(_) => break,
+            Err(TryLockError::WouldBlock) => Err(()),
+            Err(TryLockError::Poisoned(_)) => break,
         };
         let (item, composed) = match next {
             Ok(v) => v,
@@ -414,6 +575,10 @@ fn run_lane(
         }
         let outcome = match lane.send(&item.recipient, &composed, item.resent, item.replaced) {
             Ok(outcome) => outcome,
+            Err(Stop::Recipient(Error::Store(StoreError::ClaimLost { recipient }), _)) => {
+                let _ = reports.send(Event::Lost(recipient));
+                continue;
+            }
             Err(Stop::Recipient(error, attempts)) => Outcome::Failed {
                 error: Box::new(error),
                 attempts,

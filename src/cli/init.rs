@@ -189,6 +189,9 @@ dir = "outbox"
 path = "securemail.db"
 # How long to wait when another process holds the store's lock.
 lock_timeout = "5s"
+# Only with url (a PostgreSQL store several hosts share; README: One list, several hosts): how
+# long a host that stopped answering keeps its share of a list before the others take it over.
+lease = "30s"
 
 [otp]
 # Name shown above the code in the authenticator app (no ':').
@@ -260,13 +263,14 @@ authserv_id = "mx.google.com"
 "##;
 
 /// Keys `init` never sets: written commented, showing their default.
-const ALWAYS_COMMENTED: [(&str, &str); 11] = [
+const ALWAYS_COMMENTED: [(&str, &str); 12] = [
     ("sender", "reply_to"),
     ("smtp", "hello_name"),
     ("smtp", "connections"),
     ("smtp", "max_per_minute"),
     ("smtp", "retries"),
     ("store", "lock_timeout"),
+    ("store", "lease"),
     ("limits", "resend_cooldown"),
     ("limits", "codes_per_day"),
     ("limits", "wrong_attempts_per_day"),

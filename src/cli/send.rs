@@ -24,6 +24,7 @@ use crate::mail::{Kit, Recipient};
 use crate::recipients::{self, ListFile, Source};
 use crate::sendlog::{Entry, SendLog};
 use crate::store::State;
+use crate::store::queue::Joined;
 use crate::transport::SmtpTarget;
 use crate::transport::smtp::Trace;
 
@@ -133,6 +134,8 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
         subject,
         source: source.clone(),
         total: checked.valid,
+        invalid: checked.problems.len(),
+        set_digest: checked.set_digest,
         resend: args.resend,
         dry_run: args.dry_run,
         connections,
@@ -182,7 +185,8 @@ pub(super) fn run(settings: &Settings, out: Printer, args: SendArgs) -> Result<(
         Err(Error::Interrupted {
             sent: summary.sent,
             after: summary.sent - summary.sent_before_interrupt,
-            resend: args.resend,
+            // A shared batch resumes where it stopped, --resend or not.
+            resend: args.resend && summary.others.is_none(),
         })
     } else {
         match summary.exit_code() {
@@ -374,6 +378,9 @@ fn replaced_text(replaced: Option<Existing>) -> String {
 struct SummaryLine {
     command: &'static str,
     sent: usize,
+    /// For a list several hosts sent at once: how many of it other runs sent to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent_by_others: Option<usize>,
     resent: usize,
     skipped: usize,
     invalid: usize,
@@ -672,6 +679,7 @@ impl Many {
         let line = SummaryLine {
             command: "send",
             sent: s.sent,
+            sent_by_others: s.others,
             resent: s.resent,
             skipped: s.skipped,
             invalid: s.invalid,
@@ -685,8 +693,11 @@ impl Many {
             } else {
                 String::new()
             };
+            let others = s
+                .others
+                .map_or_else(String::new, |n| format!(" (others sent {n})"));
             Some(format!(
-                "sent {}{resent}, skipped {}, invalid {}, failed {} ({} permanent, {} temporary) in {secs:.1}s{}",
+                "sent {}{resent}{others}, skipped {}, invalid {}, failed {} ({} permanent, {} temporary) in {secs:.1}s{}",
                 s.sent,
                 s.skipped,
                 s.invalid,
@@ -697,6 +708,45 @@ impl Many {
             ))
         });
     }
+}
+
+/// What a run says on joining the batch of a list that other runs sent or send: `None` when it
+/// made the batch, or joined one nobody else is at that still has work.
+fn joined_text(b: &Joined, list: &str) -> Option<String> {
+    if b.created {
+        return None;
+    }
+    if b.open == 0 {
+        let when = b
+            .finished
+            .map_or_else(String::new, |t| format!(" (finished {})", human_time(t)));
+        return Some(format!(
+            "securemail: nothing left to send: every recipient of {list} was handled by earlier runs{when}, \
+             {} of {} sent; the same list starts over as a new batch after {}",
+            b.sent,
+            b.total,
+            human_time(b.renews)
+        ));
+    }
+    if b.others.is_empty() {
+        return Some(format!(
+            "securemail: resuming {list}: {} of {} recipients left",
+            b.open, b.total
+        ));
+    }
+    let others: Vec<String> = b
+        .others
+        .iter()
+        .map(|(host, pid)| format!("{host} pid {pid}"))
+        .collect();
+    Some(format!(
+        "securemail: sharing {list} with {} other run{} ({}): {} of {} recipients left",
+        others.len(),
+        if others.len() == 1 { "" } else { "s" },
+        others.join(", "),
+        b.open,
+        b.total
+    ))
 }
 
 /// ` (31 mails/s)`: whole mails a second from 10 up, one decimal below, and mails a minute
@@ -726,6 +776,20 @@ impl Observer for Many {
 
     fn interrupted(&mut self) {
         self.line("securemail: Ctrl-C: finishing the mails in flight, then stopping (Ctrl-C again to quit at once)");
+    }
+
+    fn joined(&mut self, batch: &Joined, list: &str) {
+        // This run sends only its share of what is left.
+        self.bar.set_length(batch.open as u64);
+        if let Some(text) = joined_text(batch, list) {
+            self.line(&text);
+        }
+    }
+
+    fn lost(&mut self, address: &str) {
+        self.line(&format!(
+            "securemail: {address} was taken over by another run: this run was silent for longer than [store] lease"
+        ));
     }
 
     fn report(&mut self, r: Report) {

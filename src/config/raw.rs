@@ -99,6 +99,7 @@ pub(super) struct RawStore {
     pub(super) ca_file: Option<Spanned<String>>,
     pub(super) key_file: Option<Spanned<String>>,
     pub(super) lock_timeout: Option<Spanned<String>>,
+    pub(super) lease: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -121,6 +121,9 @@ pub struct PostgresSettings {
     pub tls: bool,
     /// The sealing key; every host sharing the database needs a copy of the same file.
     pub key_file: PathBuf,
+    /// `[store] lease`: how long a send run's claim on list recipients (and its `sending`
+    /// records) outlives its last heartbeat before other runs may take them over.
+    pub lease: Duration,
 }
 
 /// `[dkim]`, checked.
@@ -180,6 +183,14 @@ pub struct Settings {
 /// How long a process waits for another one's lock on the store before giving up, unless
 /// `[store] lock_timeout` says otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `[store] lease` unless the file says otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// The range `[store] lease` must be in: a heartbeat goes every third of it, so a second is
+/// plenty of round trips, and beyond an hour a dead host's work waits too long.
+pub(super) const LEASE_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(3600);
 
 /// Largest configuration file read.
 pub(super) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;

@@ -836,6 +836,7 @@ fn check_postgres(
             (&store.password_command, "password_command"),
             (&store.ca_file, "ca_file"),
             (&store.key_file, "key_file"),
+            (&store.lease, "lease"),
         ];
         if let Some((v, key)) = only_pg.iter().find_map(|(v, k)| v.as_ref().map(|v| (v, k))) {
             return Err(r.at(
@@ -902,12 +903,30 @@ fn check_postgres(
         (None, Some(d)) => d.join("securemail.key"),
         (v, _) => resolve(&path_value(r, v, "[store] key_file", "securemail.key")?),
     };
+    let lease = match store.lease.take() {
+        None => DEFAULT_LEASE,
+        Some(v) => match humantime::parse_duration(v.get_ref()) {
+            Ok(d) if LEASE_RANGE.contains(&d) => d,
+            _ => {
+                return Err(r.at(
+                    &v,
+                    format!(
+                        "[store] lease = {:?} is not a duration from 1 second to 1 hour",
+                        v.get_ref()
+                    ),
+                    "write a duration such as \"30s\": how long a host that stopped answering \
+                     keeps its share of a list before the other hosts take it over",
+                ));
+            }
+        },
+    };
     Ok(Some(PostgresSettings {
         url: url.into_inner(),
         password,
         ca_file,
         tls: target.tls,
         key_file,
+        lease,
     }))
 }
 
@@ -1102,6 +1121,33 @@ mod tests {
         }
         let e = parse_str(&format!("{MIN}[limits]\nresends = 3\n")).unwrap_err();
         assert!(e.message.contains("resends"), "{}", e.message);
+    }
+
+    #[test]
+    #[cfg(feature = "postgres")]
+    fn the_lease_is_read_only_with_a_url() {
+        let url = "[store]\nurl = \"postgres://securemail@127.0.0.1/securemail\"\n";
+        let s = parse_str(&format!("{MIN}{url}")).unwrap();
+        assert_eq!(s.postgres.unwrap().lease, DEFAULT_LEASE);
+        let s = parse_str(&format!("{MIN}{url}lease = \"2s\"\n")).unwrap();
+        assert_eq!(s.postgres.unwrap().lease, Duration::from_secs(2));
+        for bad in ["\"500ms\"", "\"2h\"", "\"soon\""] {
+            let e = parse_str(&format!("{MIN}{url}lease = {bad}\n")).unwrap_err();
+            assert_eq!(e.at, Some(Position { line: 5, column: 9 }), "{bad}");
+            assert_eq!(
+                e.message,
+                format!("[store] lease = {bad} is not a duration from 1 second to 1 hour")
+            );
+            assert!(
+                e.hint
+                    .unwrap()
+                    .starts_with("write a duration such as \"30s\"")
+            );
+        }
+        let e = parse_str(&format!("{MIN}[store]\nlease = \"30s\"\n")).unwrap_err();
+        assert_eq!(e.message, "[store] lease is set but [store] url is not");
+        assert_eq!(e.at, Some(Position { line: 4, column: 9 }));
+        assert!(e.hint.unwrap().contains("PostgreSQL store only"));
     }
 
     #[test]

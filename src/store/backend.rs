@@ -121,13 +121,13 @@ impl Store {
         })
     }
 
-    /// For PostgreSQL, takes the send lock that a SQLite store keeps in a file beside it (see
-    /// `batch::lock`); `false` for SQLite, whose caller takes the file lock.
-    pub fn lock_for_sending(&mut self) -> Result<bool, StoreError> {
+    /// The PostgreSQL store, for what only it has: send runs and shared batches
+    /// ([`super::queue`]). `None` for SQLite, where one send runs at a time (`batch::lock`).
+    #[cfg(feature = "postgres")]
+    pub fn postgres(&mut self) -> Option<&mut PgStore> {
         match self {
-            Store::Sqlite(_) => Ok(false),
-            #[cfg(feature = "postgres")]
-            Store::Postgres(cell) => cell.get_mut().lock_for_sending().map(|()| true),
+            Store::Sqlite(_) => None,
+            Store::Postgres(cell) => Some(cell.get_mut()),
         }
     }
 

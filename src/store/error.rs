@@ -60,6 +60,10 @@ pub enum StoreError {
     },
     #[error("store error in {store}: {reason}")]
     Postgres { store: String, reason: String },
+    /// A shared batch's recipient this run had claimed was taken over by another run (this
+    /// one was silent for longer than its lease): the other run sends it.
+    #[error("another send run took over {recipient}: this run's claim on it had lapsed")]
+    ClaimLost { recipient: String },
 }
 
 impl StoreError {
@@ -72,7 +76,7 @@ impl StoreError {
             | StoreError::KeyMissing { .. }
             | StoreError::KeyMismatch { .. } => exit::CONFIG,
             StoreError::Random(_) => exit::SOFTWARE,
-            StoreError::Unreachable { .. } => exit::TEMPFAIL,
+            StoreError::Unreachable { .. } | StoreError::ClaimLost { .. } => exit::TEMPFAIL,
             StoreError::DatabaseTls { .. } => exit::NOPERM,
             StoreError::Login { .. } => exit::CONFIG,
             StoreError::Password { code, .. } => *code,
@@ -110,6 +114,7 @@ impl StoreError {
             StoreError::Login { .. } => "check the user in [store] url and [store] password_env / password_command; the server's pg_hba.conf must let this host in".into(),
             StoreError::Password { hint, .. } => return hint.clone(),
             StoreError::Postgres { .. } => return None,
+            StoreError::ClaimLost { .. } => "this host stopped beating for longer than [store] lease (a pause, a cut-off database); raise lease if it pauses that long".into(),
         })
     }
 }

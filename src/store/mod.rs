@@ -4,14 +4,15 @@
 //! state ([`record`]). Secrets never reach the database in the clear: [`vault`] keeps keys as
 //! HMACs and TOTP secrets sealed, under a key file beside the database. [`db`] is the SQLite
 //! database itself, where every verification is one write transaction; [`pg`] the PostgreSQL
-//! database that several hosts share, under the same rules; [`backend`] the [`Store`] that is
-//! one or the other.
+//! database that several hosts share, under the same rules, with [`queue`] splitting one list
+//! among the hosts that send it; [`backend`] the [`Store`] that is one or the other.
 
 pub mod backend;
 pub mod db;
 pub mod error;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod queue;
 pub mod record;
 pub mod vault;
 

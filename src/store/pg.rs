@@ -26,19 +26,27 @@ use crate::secret::Secret;
 
 /// The schema migrations, in order: `(version, name, SQL)`. Append new files; never edit one
 /// that has shipped.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "schema",
-    include_str!("migrations/postgres/001_schema.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("migrations/postgres/001_schema.sql"),
+    ),
+    (
+        2,
+        "batches",
+        include_str!("migrations/postgres/002_batches.sql"),
+    ),
+];
 
 /// The newest schema this build knows.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 /// Advisory lock classes (the first key of the two-key form), all within this database.
+/// (3 was the store-wide send lock of schema 1, before batches were shared.)
 const LOCK_RECIPIENT: i32 = 1;
 const LOCK_MIGRATE: i32 = 2;
-const LOCK_SEND: i32 = 3;
+pub(super) const LOCK_BATCH: i32 = 4;
 
 /// How long to wait for the server to answer a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,24 +55,31 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RECORD_COLUMNS: &str = "id, recipient, kind, created, expires, attempts, state, sealed, \
     last_step, message_id, otp_algorithm, otp_digits, otp_period, next_attempt";
 
+/// The columns of a new record and their values, `$1`… in [`PgStore::insert_sending_after`]'s
+/// order (typed: the values are also selected, not only inserted).
+const INSERT_CODE: &str = "(recipient, kind, created, expires, attempts, state, sealed, message_id,
+    otp_algorithm, otp_digits, otp_period, updated, run)";
+const CODE_VALUES: &str = "$1::text, $2::text, $3::bigint, $4::bigint, 0, 'sending', $5::bytea,
+    $6::text, $7::text, $8::integer, $9::bigint, $3::bigint, $10::bigint";
+
 /// The recipient's current record: the newest that was delivered and not superseded.
 const CURRENT: &str = "WHERE recipient = $1 AND state NOT IN ('sending', 'failed', 'superseded')
     ORDER BY id DESC LIMIT 1";
 
 /// How to reach the database, and how long to wait for a lock: what every error names.
 #[derive(Clone)]
-struct Place {
+pub(super) struct Place {
     settings: PostgresSettings,
     password: Option<Secret<String>>,
     lock_timeout: Duration,
 }
 
 impl Place {
-    fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         self.settings.url.clone()
     }
 
-    fn err(&self, e: postgres::Error) -> StoreError {
+    pub(super) fn err(&self, e: postgres::Error) -> StoreError {
         let store = self.name();
         if let Some(db) = e.as_db_error() {
             let reason = format!("{} (SQLSTATE {})", db.message(), db.code().code());
@@ -127,11 +142,20 @@ fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     None
 }
 
+/// The send run a connection works for (see [`super::queue`]): its records carry `id`, and
+/// with a `batch` it may only record mails to recipients it holds a claim on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunIds {
+    pub id: i64,
+    pub batch: Option<i64>,
+}
+
 /// The PostgreSQL store.
 pub struct PgStore {
     client: Client,
     vault: Vault,
     at: Place,
+    run: Option<RunIds>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -185,7 +209,12 @@ impl PgStore {
             }
             None => return Ok(None),
         };
-        let mut store = PgStore { client, vault, at };
+        let mut store = PgStore {
+            client,
+            vault,
+            at,
+            run: None,
+        };
         store.migrate()?;
         match custody(&mut store.client, &store.at)?.0 {
             Some(id) if id == store.vault.id() => Ok(Some(store)),
@@ -206,44 +235,19 @@ impl PgStore {
         &self.vault
     }
 
-    /// Another connection to the same database, for another thread.
+    /// Another connection to the same database, for another thread, working for the same run.
     pub fn another(&self) -> Result<PgStore, StoreError> {
         Ok(PgStore {
             client: connect(&self.at)?,
             vault: self.vault.clone(),
             at: self.at.clone(),
+            run: self.run,
         })
     }
 
-    /// Holds the store's send lock for as long as this connection lives: one send run at a
-    /// time across all hosts, so that a record still `sending` at start-up means "in flight
-    /// when a run died". Waits for the run that holds it, saying so.
-    pub fn lock_for_sending(&mut self) -> Result<(), StoreError> {
-        let at = self.at.clone();
-        let got: bool = self
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1, 0)", &[&LOCK_SEND])
-            .and_then(|r| r.try_get(0))
-            .map_err(|e| at.err(e))?;
-        if !got {
-            say!(
-                "securemail: waiting for another securemail send to finish with {}",
-                at.name()
-            );
-            // Without the lock timeout: a batch may run for hours.
-            self.client
-                .batch_execute("SET lock_timeout = 0")
-                .and_then(|()| {
-                    self.client
-                        .execute("SELECT pg_advisory_lock($1, 0)", &[&LOCK_SEND])
-                })
-                .and_then(|_| {
-                    self.client
-                        .batch_execute(&lock_timeout_sql(at.lock_timeout))
-                })
-                .map_err(|e| at.err(e))?;
-        }
-        Ok(())
+    /// The connection, the run it works for, and what errors name: for [`super::queue`].
+    pub(super) fn parts(&mut self) -> (&mut Client, &mut Option<RunIds>, &Place) {
+        (&mut self.client, &mut self.run, &self.at)
     }
 
     fn schema_version(&mut self) -> Result<i32, StoreError> {
@@ -325,29 +329,48 @@ impl PgStore {
             ),
         };
         let at = self.at.clone();
+        let run = self.run;
         let mut tx = self.client.transaction().map_err(|e| at.err(e))?;
         if let Some(id) = delivered {
-            deliver_in(&mut tx, id, now).map_err(|e| at.err(e))?;
+            deliver_in(&mut tx, id, now, run.and_then(|r| r.batch)).map_err(|e| at.err(e))?;
         }
-        let row = tx
-            .query_one(
-                "INSERT INTO codes (recipient, kind, created, expires, attempts, state, sealed,
-                                    message_id, otp_algorithm, otp_digits, otp_period, updated)
-                 VALUES ($1, $2, $3, $4, 0, 'sending', $5, $6, $7, $8, $9, $3)
-                 RETURNING id",
-                &[
-                    &recipient,
-                    &kind.as_str(),
-                    &created,
-                    &expires,
-                    &sealed,
-                    &message_id,
-                    &otp.map(|p| p.algorithm.as_str()),
-                    &otp.map(|p| i32::from(p.digits)),
-                    &otp.map(|p| i64::try_from(p.period).unwrap_or(i64::MAX)),
-                ],
-            )
-            .map_err(|e| at.err(e))?;
+        let code = &[
+            &recipient as &(dyn postgres::types::ToSql + Sync),
+            &kind.as_str(),
+            &created,
+            &expires,
+            &sealed,
+            &message_id,
+            &otp.map(|p| p.algorithm.as_str()),
+            &otp.map(|p| i32::from(p.digits)),
+            &otp.map(|p| i64::try_from(p.period).unwrap_or(i64::MAX)),
+            &run.map(|r| r.id),
+        ];
+        let row = match run.and_then(|r| r.batch) {
+            None => tx.query_opt(
+                &format!("INSERT INTO codes {INSERT_CODE} VALUES ({CODE_VALUES}) RETURNING id"),
+                code,
+            ),
+            // Only while this run holds the recipient's claim, whose row stays locked until the
+            // commit: a run taking it over meanwhile waits, then finds this record `sending`
+            // and fails it (see `queue`).
+            Some(batch) => tx.query_opt(
+                &format!(
+                    "WITH held AS (SELECT 1 FROM batch_items
+                                   WHERE batch = $11 AND recipient = $1 AND claimed_by = $10
+                                     AND state = 'claimed'
+                                   FOR UPDATE)
+                     INSERT INTO codes {INSERT_CODE} SELECT {CODE_VALUES} FROM held RETURNING id"
+                ),
+                &[code.as_slice(), &[&batch]].concat(),
+            ),
+        }
+        .map_err(|e| at.err(e))?;
+        let Some(row) = row else {
+            return Err(StoreError::ClaimLost {
+                recipient: recipient.to_string(),
+            });
+        };
         let id: i64 = row.try_get(0).map_err(|e| at.err(e))?;
         tx.commit().map_err(|e| at.err(e))?;
         Ok(id)
@@ -355,8 +378,9 @@ impl PgStore {
 
     pub fn mark_delivered(&mut self, id: i64, now: i64) -> Result<(), StoreError> {
         let at = self.at.clone();
+        let batch = self.run.and_then(|r| r.batch);
         let mut tx = self.client.transaction().map_err(|e| at.err(e))?;
-        deliver_in(&mut tx, id, now).map_err(|e| at.err(e))?;
+        deliver_in(&mut tx, id, now, batch).map_err(|e| at.err(e))?;
         tx.commit().map_err(|e| at.err(e))
     }
 
@@ -445,14 +469,21 @@ impl PgStore {
             .map_err(|e| at.err(e))
     }
 
-    /// See [`super::db::SqliteStore::fail_interrupted`]; the send lock
-    /// ([`PgStore::lock_for_sending`]) must be held.
+    /// See [`super::db::SqliteStore::fail_interrupted`]. Several runs send at once here, on
+    /// any host: only the records of runs that are gone are failed — finished, or silent for
+    /// longer than their lease ([`super::queue`]) — never those of a run still at work.
     pub fn fail_interrupted(&mut self, now: i64) -> Result<HashSet<String>, StoreError> {
         let at = self.at.clone();
         self.client
             .query(
-                "UPDATE codes SET state = 'failed', updated = $1 WHERE state = 'sending'
-                 RETURNING recipient",
+                &format!(
+                    "UPDATE codes c SET state = 'failed', updated = $1
+                     WHERE c.state = 'sending'
+                       AND NOT EXISTS (SELECT 1 FROM send_runs r
+                                       WHERE r.id = c.run AND {})
+                     RETURNING recipient",
+                    super::queue::LIVE
+                ),
                 &[&now],
             )
             .and_then(|rows| rows.iter().map(|r| r.try_get::<_, String>(0)).collect())
@@ -647,13 +678,33 @@ fn lock_recipient(tx: &mut impl GenericClient, recipient: &str) -> Result<(), po
     .map(drop)
 }
 
-/// Makes record `id` (if still `sending`) the recipient's pending code, superseding older ones.
-fn deliver_in(tx: &mut impl GenericClient, id: i64, now: i64) -> Result<(), postgres::Error> {
-    let Some(row) = tx.query_opt("SELECT recipient FROM codes WHERE id = $1", &[&id])? else {
+/// Makes record `id` (if still `sending`) the recipient's pending code, superseding older ones;
+/// a mail of a shared batch marks its recipient sent in the same transaction, so that no run
+/// sends it again whatever happens next.
+fn deliver_in(
+    tx: &mut impl GenericClient,
+    id: i64,
+    now: i64,
+    batch: Option<i64>,
+) -> Result<(), postgres::Error> {
+    // The recipient, under its lock, in one round trip.
+    let Some(row) = tx.query_opt(
+        "SELECT recipient, run, pg_advisory_xact_lock($2, hashtext(recipient))
+         FROM codes WHERE id = $1",
+        &[&id, &LOCK_RECIPIENT],
+    )?
+    else {
         return Ok(());
     };
     let recipient: String = row.try_get(0)?;
-    lock_recipient(tx, &recipient)?;
+    let run: Option<i64> = row.try_get(1)?;
+    // The claim before the code, as a run taking it over locks them: never a deadlock.
+    let claim = match (batch, run) {
+        (Some(batch), Some(run)) if super::queue::mark_sent(tx, batch, run, &recipient)? => {
+            Some((batch, run))
+        }
+        _ => None,
+    };
     let moved = tx.execute(
         "UPDATE codes SET state = 'pending', updated = $2 WHERE id = $1 AND state = 'sending'",
         &[&id, &now],
@@ -664,6 +715,9 @@ fn deliver_in(tx: &mut impl GenericClient, id: i64, now: i64) -> Result<(), post
              WHERE recipient = $2 AND id <> $1 AND state IN ('pending', 'verified', 'locked')",
             &[&id, &recipient, &now],
         )?;
+    } else if let Some((batch, run)) = claim {
+        // Its record was failed meanwhile (this run was taken for gone): not sent after all.
+        super::queue::unmark_sent(tx, batch, run, &recipient)?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod config_errors;
 mod custody;
 mod edges;
 mod fuzz_corpus;
+mod hosts;
 mod install;
 mod limits;
 mod operator;

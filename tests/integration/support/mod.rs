@@ -508,3 +508,51 @@ pub fn well_formed_key(data: &str) -> String {
     let check = crockford_check(data);
     format!("{data}-{check}")
 }
+
+/// Waits for every child, reading their stdout and stderr meanwhile (a child whose pipe is full
+/// would stop); kills them all and panics if they take longer than `limit`.
+pub fn wait_all(mut children: Vec<std::process::Child>, limit: std::time::Duration) -> Vec<Output> {
+    use std::io::Read;
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                pipe.read_to_end(&mut buf).unwrap();
+            }
+            buf
+        })
+    };
+    let pipes: Vec<_> = children
+        .iter_mut()
+        .map(|c| {
+            let out = c.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>);
+            let err = c.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>);
+            (read(out), read(err))
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let mut status = vec![None; children.len()];
+    while status.iter().any(Option::is_none) {
+        for (c, s) in children.iter_mut().zip(status.iter_mut()) {
+            if s.is_none() {
+                *s = c.try_wait().unwrap();
+            }
+        }
+        if start.elapsed() > limit {
+            for c in &mut children {
+                let _ = c.kill();
+            }
+            panic!("the processes took longer than {limit:?}: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    status
+        .into_iter()
+        .zip(pipes)
+        .map(|(status, (out, err))| Output {
+            status: status.unwrap(),
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        })
+        .collect()
+}

@@ -14,6 +14,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::Env;
+
 /// The password of both the superuser and the `securemail` role of the test cluster.
 pub const PASSWORD: &str = "test-db-password";
 /// The environment variable the configs name in `[store] password_env`.
@@ -63,6 +65,38 @@ impl Database {
     pub fn admin(&self) -> postgres::Client {
         admin_client(self.port, &self.name)
     }
+
+    /// A host of its own (directory, config) on this database, holding the key file `key` as
+    /// every host of a shared store does, with `[store] lease` when given. `extra` follows the
+    /// config's tables, as in [`Env::new`].
+    pub fn host(&self, key: &Path, lease: Option<&str>, extra: &str) -> Env {
+        let mut env = Env::new("");
+        env.store = self
+            .store_toml()
+            .replace("\"../securemail.key\"", &format!("\"{}\"", key.display()));
+        if let Some(lease) = lease {
+            env.store.push_str(&format!("lease = \"{lease}\"\n"));
+        }
+        if !env.env.iter().any(|(k, _)| k == PASSWORD_ENV) {
+            env.env.push((PASSWORD_ENV.into(), PASSWORD.into()));
+        }
+        env.write_config(extra);
+        env
+    }
+}
+
+/// A sealing key in `dir` for hosts that start at once on a new store (as an operator copies one
+/// key file to every host beforehand).
+pub fn shared_key(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("shared.key");
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .unwrap();
+    std::fs::write(&key, bytes).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    key
 }
 
 /// The database of the test running on this thread, if it runs on PostgreSQL.
