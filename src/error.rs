@@ -14,6 +14,8 @@ use crate::recipients::ListError;
 use crate::secret::RandomError;
 use crate::sendlog::LogError;
 use crate::store::StoreError;
+#[cfg(feature = "postgres")]
+use crate::store::copy::MigrateError;
 use crate::transport::TransportError;
 use crate::verify::{Refusal, VerifyError};
 
@@ -49,6 +51,10 @@ pub enum Error {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `store migrate` copied nothing.
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
     #[error("code refused: {0}")]
     Refused(Refusal),
     /// A per-recipient budget (`[limits]`) holds a send back.
@@ -96,6 +102,8 @@ impl Error {
             Error::Log(_) | Error::Audit(_) => exit::IOERR,
             Error::Transport(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
+            #[cfg(feature = "postgres")]
+            Error::Migrate(e) => e.exit_code(),
             Error::Refused(r) => r.exit_code(),
             Error::Limit(l) => l.exit_code(),
             Error::Verify(_) => exit::IOERR,
@@ -128,6 +136,8 @@ impl Error {
             ),
             Error::Transport(e) => e.hint(),
             Error::Store(e) => e.hint(),
+            #[cfg(feature = "postgres")]
+            Error::Migrate(e) => e.hint(),
             Error::Refused(r) => r.hint(),
             Error::Limit(l) => Some(l.hint()),
             Error::Verify(_) => Some("the store's key file may have been replaced; restore the one that belongs to this database".into()),

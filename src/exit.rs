@@ -18,6 +18,9 @@ pub const NOINPUT: u8 = 66;
 pub const UNAVAILABLE: u8 = 69;
 /// An internal error: a bug, please report it (EX_SOFTWARE).
 pub const SOFTWARE: u8 = 70;
+/// An output cannot be created as asked: `store migrate` into a database that already holds
+/// records, without `--force` (EX_CANTCREAT).
+pub const CANTCREAT: u8 = 73;
 /// Local I/O failed: the store, the key file or the outbox (EX_IOERR).
 pub const IOERR: u8 = 74;
 /// A temporary failure: connect, timeout, 4xx, dropped connection, busy store; retry later (EX_TEMPFAIL).

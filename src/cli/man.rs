@@ -123,7 +123,7 @@ fn exit_status(roff: &mut Roff) {
         "securemail follows sysexits.h, as msmtp does, so that scripts can tell \"try again \
          later\" from \"this will never work\":",
     );
-    let table: [(u8, &str); 13] = [
+    let table: [(u8, &str); 14] = [
         (exit::OK, "Everything worked, or the code was accepted."),
         (
             exit::REFUSED,
@@ -149,6 +149,11 @@ fn exit_status(roff: &mut Roff) {
             "An internal error; please report it (EX_SOFTWARE).",
         ),
         (
+            exit::CANTCREAT,
+            "store migrate: the PostgreSQL database already holds records; --force replaces \
+             them (EX_CANTCREAT).",
+        ),
+        (
             exit::IOERR,
             "Local I/O failed: the store, its key file, the outbox or the log (EX_IOERR).",
         ),
@@ -168,7 +173,9 @@ fn exit_status(roff: &mut Roff) {
         ),
         (
             exit::CONFIG,
-            "The configuration is wrong or missing, or a template is (EX_CONFIG).",
+            "The configuration is wrong or missing, or a template is; the store's key file is \
+             missing or not the store's; store migrate: the database belongs to a store with \
+             another key (EX_CONFIG).",
         ),
         (
             exit::INTERRUPTED,
@@ -307,7 +314,14 @@ fn examples(roff: &mut Roff, cmd: &Command) {
         ],
         "check" => &[(
             "securemail check",
-            "Connect, verify TLS and log in, sending nothing.",
+            "Connect, verify TLS and log in, sending nothing; then check the store (reachable, \
+             TLS, schema, key id).",
+        )],
+        "store" | "migrate" => &[(
+            "securemail store migrate --to postgres://securemail@db.example.org/securemail \
+             --password-env SECUREMAIL_DB_PASSWORD",
+            "Copy the SQLite store into PostgreSQL (same key file), verify the counts; then set \
+             [store] url in the configuration.",
         )],
         "status" => &[
             ("securemail status", "List every code issued."),

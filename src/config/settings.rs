@@ -38,6 +38,13 @@ pub enum PasswordSource {
     Prompt,
 }
 
+impl PasswordSource {
+    /// Whether `var` can name an environment variable (`password_env`, `--password-env`).
+    pub fn is_env_name(var: &str) -> bool {
+        !var.is_empty() && !var.contains(['=', '\0'])
+    }
+}
+
 /// The `[smtp]` table, checked.
 #[derive(Debug, Clone)]
 pub struct SmtpSettings {
@@ -121,6 +128,8 @@ pub struct PostgresSettings {
     pub tls: bool,
     /// The sealing key; every host sharing the database needs a copy of the same file.
     pub key_file: PathBuf,
+    /// Where these settings were given (`[store]`, or `store migrate`'s flags): what errors name.
+    pub origin: super::pg_url::UrlOrigin,
 }
 
 /// `[dkim]`, checked.

@@ -13,6 +13,7 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
+use super::backend::Inspection;
 use super::error::StoreError;
 use super::record::{Material, NewRecord, Record, Update, parse_columns};
 use super::vault::{Vault, key_file_path};
@@ -178,6 +179,23 @@ impl SqliteStore {
     /// The store's keys, for checking a code against a record.
     pub fn vault(&self) -> &Vault {
         &self.vault
+    }
+
+    /// The database file this store is in.
+    pub fn path(&self) -> &Path {
+        &self.at.path
+    }
+
+    /// The connection, and how its errors become [`StoreError`]s: for [`super::copy`], which
+    /// reads the tables as they are.
+    pub(super) fn parts(
+        &mut self,
+    ) -> (
+        &mut Connection,
+        impl Fn(rusqlite::Error) -> StoreError + 'static,
+    ) {
+        let at = self.at.clone();
+        (&mut self.conn, move |e| at.err(e))
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -474,6 +492,48 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// What `check` shows of the SQLite store at `path`, read without creating or changing
+/// anything: no file when there is none, no migration, no key. `None`: no database (nothing was
+/// issued). The connection is read-write, as any command's, so that SQLite removes the `-wal`
+/// and `-shm` files it opens beside the database when it closes (a read-only one would leave
+/// them behind); only reads are made on it.
+pub fn inspect(path: &Path, lock_timeout: Duration) -> Result<Option<Inspection>, StoreError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
+    let open_err = |e: std::io::Error| StoreError::Open {
+        path: path.to_path_buf(),
+        reason: crate::io_reason(&e),
+    };
+    files::refuse_link(path).map_err(open_err)?;
+    let at = Place {
+        path: path.to_path_buf(),
+        sqlite_path: sqlite_path(path).map_err(open_err)?,
+        lock_timeout,
+    };
+    let conn = connect(&at)?;
+    let schema: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| at.err(e))?;
+    if schema > SCHEMA_VERSION {
+        return Err(StoreError::Newer {
+            path: at.path.clone(),
+            found: schema,
+        });
+    }
+    let (recorded_key, has_records) = custody(&conn, &at)?;
+    let key_file_id = Vault::load(path)?.map(|v| v.id().to_string());
+    Ok(Some(Inspection {
+        tls: None,
+        schema,
+        recorded_key,
+        has_records,
+        key_file: key_file_path(path),
+        key_file_id,
+    }))
 }
 
 /// The recipient's current record, read on `conn` (a connection or an open transaction).
