@@ -51,10 +51,11 @@ pub enum Error {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// `store migrate` copied nothing.
+    /// `store migrate` copied nothing (boxed: it names two databases and a key file, and
+    /// every `Result` of securemail carries this enum).
     #[cfg(feature = "postgres")]
     #[error(transparent)]
-    Migrate(#[from] MigrateError),
+    Migrate(Box<MigrateError>),
     #[error("code refused: {0}")]
     Refused(Refusal),
     /// A per-recipient budget (`[limits]`) holds a send back.
@@ -85,6 +86,13 @@ impl From<VerifyError> for Error {
             VerifyError::Store(s) => Error::Store(s),
             other => Error::Verify(other),
         }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<MigrateError> for Error {
+    fn from(e: MigrateError) -> Error {
+        Error::Migrate(Box::new(e))
     }
 }
 

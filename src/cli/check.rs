@@ -95,7 +95,7 @@ struct StoreCheck {
     path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
-    /// PostgreSQL: whether the server answered.
+    /// PostgreSQL: whether the server answered (left out when that is not known).
     #[serde(skip_serializing_if = "Option::is_none")]
     reachable: Option<bool>,
     /// PostgreSQL: whether the connection uses verified TLS.
@@ -206,7 +206,7 @@ fn check_store(settings: &Settings) -> (StoreCheck, Result<(), StoreError>) {
         backend: if postgres { "postgres" } else { "sqlite" },
         path: (!postgres).then(|| name.clone()),
         url: postgres.then(|| name.clone()),
-        reachable: postgres.then_some(true),
+        reachable: None,
         tls: None,
         schema: None,
         key_id: None,
@@ -219,13 +219,18 @@ fn check_store(settings: &Settings) -> (StoreCheck, Result<(), StoreError>) {
         Ok(Some(i)) => i,
         Ok(None) => return (check, Ok(())),
         Err(e) => {
-            if matches!(e, StoreError::Unreachable { .. }) {
-                check.reachable = Some(false);
-            }
+            // Whether the server answered: not known when the password never came.
+            check.reachable = match e {
+                _ if !postgres => None,
+                StoreError::Unreachable { .. } => Some(false),
+                StoreError::Password { .. } => None,
+                _ => Some(true),
+            };
             check.error = Some(e.to_string());
             return (check, Err(e));
         }
     };
+    check.reachable = postgres.then_some(true);
     check.tls = inspection.tls;
     check.schema = (inspection.schema > 0).then_some(inspection.schema);
     check.key_id = inspection.recorded_key.clone();

@@ -554,14 +554,23 @@ fn copy_meta(
 mod tests {
     use super::*;
 
+    /// A table's columns, sorted (the copy names them, so their order does not matter).
     fn columns(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
         let mut stmt = conn
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .prepare(&format!(
+                "SELECT name FROM pragma_table_info('{table}') ORDER BY name"
+            ))
             .unwrap();
         stmt.query_map([], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    fn sorted(names: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        v.sort();
+        v
     }
 
     /// A new SQLite table or column that the copy does not know about fails here, rather than
@@ -583,9 +592,9 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(tables, ["attempts", "codes", "meta"]);
-        assert_eq!(columns(conn, "codes"), CODE_COLUMNS);
-        assert_eq!(columns(conn, "attempts"), ATTEMPT_COLUMNS);
-        assert_eq!(columns(conn, "meta"), META_COLUMNS);
+        assert_eq!(columns(conn, "codes"), sorted(&CODE_COLUMNS));
+        assert_eq!(columns(conn, "attempts"), sorted(&ATTEMPT_COLUMNS));
+        assert_eq!(columns(conn, "meta"), sorted(&META_COLUMNS));
     }
 
     /// The PostgreSQL schema has the same columns (read from its SQL file).

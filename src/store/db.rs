@@ -188,6 +188,7 @@ impl SqliteStore {
 
     /// The connection, and how its errors become [`StoreError`]s: for [`super::copy`], which
     /// reads the tables as they are.
+    #[cfg(feature = "postgres")]
     pub(super) fn parts(
         &mut self,
     ) -> (

@@ -75,12 +75,15 @@ struct Code {
     updated: i64,
 }
 
+/// Every row of the three tables: codes, attempts (id, recipient, at), meta (name, value).
+type Tables = (Vec<Code>, Vec<(i64, String, i64)>, Vec<(String, String)>);
+
 const CODES: &str = "SELECT id, recipient, kind, created, expires, attempts, state, sealed, \
     last_step, message_id, otp_algorithm, otp_digits, otp_period, next_attempt, updated \
     FROM codes ORDER BY id";
 
 /// Every table of the SQLite store: codes, attempts, meta.
-fn sqlite_tables(env: &Env) -> (Vec<Code>, Vec<(i64, String, i64)>, Vec<(String, String)>) {
+fn sqlite_tables(env: &Env) -> Tables {
     let db = rusqlite::Connection::open(env.path("securemail.db")).unwrap();
     let codes = db
         .prepare(CODES)
@@ -125,7 +128,7 @@ fn sqlite_tables(env: &Env) -> (Vec<Code>, Vec<(i64, String, i64)>, Vec<(String,
 }
 
 /// The same tables in the PostgreSQL database.
-fn postgres_tables(db: &Database) -> (Vec<Code>, Vec<(i64, String, i64)>, Vec<(String, String)>) {
+fn postgres_tables(db: &Database) -> Tables {
     let mut admin = db.admin();
     let codes = admin
         .query(CODES, &[])
@@ -421,6 +424,38 @@ fn bad_targets_and_missing_sources_are_refused_before_connecting() {
     );
     assert_eq!(env.listing(), before);
 
+    // The password source is the flag's, and its errors say so (before any connection).
+    env.run(&["send", "--key", "--to", "kim@example.org"])
+        .expect(0);
+    let r = run(
+        "postgres://securemail@127.0.0.1:1/securemail",
+        &["--password-env", "SECUREMAIL_TEST_UNSET"],
+    );
+    r.expect(78);
+    assert_eq!(
+        r.stderr(),
+        "securemail: error: cannot get the password of the store \
+         postgres://securemail@127.0.0.1:1/securemail: the environment variable \
+         SECUREMAIL_TEST_UNSET (from --password-env) is not set\n\
+         hint: export SECUREMAIL_TEST_UNSET=... (for Gmail, an app password) before running \
+         securemail\n"
+    );
+    // A server that is not there: what to check is named by the flags.
+    let (_socket, port) = support::refusing_port();
+    let r = run(
+        &format!("postgres://securemail@127.0.0.1:{port}/securemail"),
+        &[],
+    );
+    r.expect(75);
+    assert!(
+        r.stderr().ends_with(
+            "\nhint: check the URL of --to, that the database server runs and that this host may \
+             connect to it\n"
+        ),
+        "{}",
+        r.stderr()
+    );
+
     // A configuration whose store is already PostgreSQL has no SQLite store to copy.
     let mut pg = Env::new("");
     pg.store = "url = \"postgres://securemail@127.0.0.1:1/securemail\"\n".into();
@@ -528,9 +563,8 @@ fn check_reports_a_sqlite_store_and_creates_nothing() {
     let r = env.run(&["check"]);
     r.expect(78);
     assert!(
-        r.stderr().starts_with(&format!(
-            "securemail: error: the key file securemail.key (key id "
-        )),
+        r.stderr()
+            .starts_with("securemail: error: the key file securemail.key (key id "),
         "{}",
         r.stderr()
     );
