@@ -23,33 +23,19 @@
 #[allow(unused_imports)]
 mod support;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::postgres::{self, Database};
+use common::{arg, median, ms};
+use support::postgres;
 use support::{Env, decode_mail};
 
 /// Concurrent `reply` processes measured.
 const LEVELS: [usize; 3] = [1, 4, 16];
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 /// One store to measure: a scratch directory whose config points at it.
 struct Backend {
@@ -147,25 +133,10 @@ fn measure(b: &Backend, cold: usize, n: usize, rounds: usize) -> Figures {
     }
 }
 
-/// The `[store]` table of a config on `db` over verified TLS to `localhost`.
-fn tls_store(db: &Database) -> String {
-    format!(
-        "url = \"postgres://securemail@localhost:{}/{}?sslmode=require\"\n\
-         password_env = \"{}\"\nkey_file = \"../securemail.key\"\nca_file = \"db-ca.pem\"\n",
-        db.port,
-        db.name,
-        postgres::PASSWORD_ENV
-    )
-}
-
 /// The config of every backend: no limit gets in the way of a batch of keys.
 const EXTRA: &str = "[limits]\nresend_cooldown = \"0s\"\n";
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        // `cargo test --benches` asks harness-less benches to list their tests: there are none.
-        return;
-    }
     let cold = arg("--cold", 30);
     let n = arg("--n", 300);
     let rounds = arg("--rounds", 1).max(1);
@@ -202,7 +173,7 @@ fn main() {
         let db = postgres::current().unwrap();
         let mut env = Env::new(EXTRA);
         std::fs::write(env.path("config/db-ca.pem"), &cluster.ca_pem).unwrap();
-        env.store = tls_store(&db);
+        env.store = db.tls_store_toml("db-ca.pem");
         env.write_config(EXTRA);
         let b = Backend {
             name: "PostgreSQL + TLS",

@@ -61,6 +61,20 @@ struct Place {
 }
 
 impl Place {
+    /// The place of the database file at `path`, which must not be a link.
+    fn existing(path: &Path, lock_timeout: Duration) -> Result<Place, StoreError> {
+        let open_err = |e: std::io::Error| StoreError::Open {
+            path: path.to_path_buf(),
+            reason: crate::io_reason(&e),
+        };
+        files::refuse_link(path).map_err(open_err)?;
+        Ok(Place {
+            path: path.to_path_buf(),
+            sqlite_path: sqlite_path(path).map_err(open_err)?,
+            lock_timeout,
+        })
+    }
+
     fn err(&self, e: rusqlite::Error) -> StoreError {
         sql_error(&self.path, self.lock_timeout, e)
     }
@@ -108,10 +122,10 @@ impl SqliteStore {
         path: &Path,
         lock_timeout: Duration,
     ) -> Result<Option<SqliteStore>, StoreError> {
-        match std::fs::symlink_metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            _ => SqliteStore::open_mode(path, lock_timeout, false),
+        if is_missing(path) {
+            return Ok(None);
         }
+        SqliteStore::open_mode(path, lock_timeout, false)
     }
 
     /// Opens the database at `path` and checks its key file against the key id it records.
@@ -121,16 +135,7 @@ impl SqliteStore {
         lock_timeout: Duration,
         create: bool,
     ) -> Result<Option<SqliteStore>, StoreError> {
-        let open_err = |e: std::io::Error| StoreError::Open {
-            path: path.to_path_buf(),
-            reason: crate::io_reason(&e),
-        };
-        files::refuse_link(path).map_err(open_err)?;
-        let at = Place {
-            path: path.to_path_buf(),
-            sqlite_path: sqlite_path(path).map_err(open_err)?,
-            lock_timeout,
-        };
+        let at = Place::existing(path, lock_timeout)?;
         let conn = connect(&at)?;
         let (recorded, has_records) = custody(&conn, &at)?;
         let vault = match Vault::load(path)? {
@@ -501,20 +506,10 @@ impl SqliteStore {
 /// and `-shm` files it opens beside the database when it closes (a read-only one would leave
 /// them behind); only reads are made on it.
 pub fn inspect(path: &Path, lock_timeout: Duration) -> Result<Option<Inspection>, StoreError> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        _ => {}
+    if is_missing(path) {
+        return Ok(None);
     }
-    let open_err = |e: std::io::Error| StoreError::Open {
-        path: path.to_path_buf(),
-        reason: crate::io_reason(&e),
-    };
-    files::refuse_link(path).map_err(open_err)?;
-    let at = Place {
-        path: path.to_path_buf(),
-        sqlite_path: sqlite_path(path).map_err(open_err)?,
-        lock_timeout,
-    };
+    let at = Place::existing(path, lock_timeout)?;
     let conn = connect(&at)?;
     let schema: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -555,6 +550,12 @@ fn current_in(
         path: at.path.clone(),
         reason,
     })
+}
+
+/// Whether there is no database file at `path` (nothing was ever issued); anything else there,
+/// a link included, is left for opening to judge.
+fn is_missing(path: &Path) -> bool {
+    matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// `path` with its directory's links resolved (the file name kept as it is).

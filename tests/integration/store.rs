@@ -219,13 +219,7 @@ fn a_migrated_store_verifies_its_codes_on_postgres() {
     // Bob's code, used before the move, is still a replay (the copied last_step).
     reply(&env, "bob@example.org", &support::totp(&bob, now)).expect(1);
     // That counted as a wrong code: let its one-second throttle pass, as the clock would.
-    db.admin()
-        .execute(
-            "UPDATE codes SET next_attempt = extract(epoch FROM now())::bigint - 1
-             WHERE next_attempt IS NOT NULL",
-            &[],
-        )
-        .unwrap();
+    db.let_throttle_pass();
     reply(&env, "bob@example.org", &support::totp(&bob, now + 30)).expect(0);
     let r = env.run(&["--json", "status", "--to", "cat@example.org"]);
     let cat: Value = serde_json::from_str(r.stdout().lines().last().unwrap()).unwrap();
@@ -674,15 +668,6 @@ fn check_verifies_tls_to_the_database() {
         let cluster = postgres::cluster().unwrap();
         let ca = Ca::new("securemail test CA");
         let srv = support::server(Mode::Tls, &ca);
-        let tls_store = |ca_file: &str| {
-            format!(
-                "url = \"postgres://securemail@localhost:{}/{}?sslmode=require\"\n\
-                 password_env = \"{}\"\nkey_file = \"../securemail.key\"\nca_file = \"{ca_file}\"\n",
-                db.port,
-                db.name,
-                postgres::PASSWORD_ENV
-            )
-        };
         let mut env = Env::new("");
         std::fs::write(env.path("config/db-ca.pem"), &cluster.ca_pem).unwrap();
         std::fs::write(
@@ -690,7 +675,7 @@ fn check_verifies_tls_to_the_database() {
             Ca::new("someone else").pem(),
         )
         .unwrap();
-        env.store = tls_store("db-ca.pem");
+        env.store = db.tls_store_toml("db-ca.pem");
         env.set_smtp(&srv, "tls", &ca);
         let r = env.run(&["check"]);
         r.expect(0);
@@ -706,7 +691,7 @@ fn check_verifies_tls_to_the_database() {
             (json!(true), json!(true))
         );
 
-        env.store = tls_store("other-ca.pem");
+        env.store = db.tls_store_toml("other-ca.pem");
         env.set_smtp(&srv, "tls", &ca);
         let r = env.run(&["check"]);
         r.expect(77);

@@ -56,11 +56,33 @@ impl Database {
         )
     }
 
+    /// The `[store]` table of a config reaching this database over verified TLS, by the name
+    /// on the server's certificate (`localhost`), trusting the CA in `ca_file` (relative to the
+    /// config's directory).
+    pub fn tls_store_toml(&self, ca_file: &str) -> String {
+        format!(
+            "url = \"postgres://securemail@localhost:{}/{}?sslmode=require\"\n\
+             password_env = \"{PASSWORD_ENV}\"\nkey_file = \"../securemail.key\"\nca_file = \"{ca_file}\"\n",
+            self.port, self.name
+        )
+    }
+
     pub fn url(&self) -> String {
         format!(
             "postgres://securemail@127.0.0.1:{}/{}",
             self.port, self.name
         )
+    }
+
+    /// Ends every throttling wait in this database, as the clock would.
+    pub fn let_throttle_pass(&self) {
+        self.admin()
+            .execute(
+                "UPDATE codes SET next_attempt = extract(epoch FROM now())::bigint - 1
+                 WHERE next_attempt IS NOT NULL",
+                &[],
+            )
+            .unwrap();
     }
 
     /// A superuser connection to this database, for looking inside.
