@@ -28,6 +28,9 @@ mod support;
 #[path = "mta/postfix.rs"]
 mod postfix;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,36 +40,10 @@ use securemail::config;
 use securemail::mail::{self, Kit, Mail, Recipient};
 use securemail::transport::SmtpTarget;
 
+use common::{arg, flag, median, ms};
 use postfix::Postfix;
 use support::hostile::{Hostile, Script};
 use support::{Ca, Env};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn flag(name: &str) -> bool {
-    std::env::args().any(|a| a == name)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn median_f(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 /// How much to measure, from the command line.
 struct Run {
@@ -195,7 +172,7 @@ fn measure(port: u16, ca: &Ca, prebuilt: &Mail, run: &Run) -> Figures {
             f.push(floor(&target, prebuilt, run.n, connections));
             b.push(batch(port, ca, run.n, connections));
         }
-        (median_f(b), median_f(f))
+        (median(b), median(f))
     };
     let (batch1, floor1) = interleaved(1);
     let (batch4, floor4) = interleaved(4);

@@ -14,6 +14,8 @@ use crate::recipients::ListError;
 use crate::secret::RandomError;
 use crate::sendlog::LogError;
 use crate::store::StoreError;
+#[cfg(feature = "postgres")]
+use crate::store::copy::MigrateError;
 use crate::transport::TransportError;
 use crate::verify::{Refusal, VerifyError};
 
@@ -54,6 +56,11 @@ pub enum Error {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `store migrate` copied nothing (boxed: it names two databases and a key file, and
+    /// every `Result` of securemail carries this enum).
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Migrate(Box<MigrateError>),
     #[error("code refused: {0}")]
     Refused(Refusal),
     /// A per-recipient budget (`[limits]`) holds a send back.
@@ -115,6 +122,13 @@ impl From<VerifyError> for Error {
     }
 }
 
+#[cfg(feature = "postgres")]
+impl From<MigrateError> for Error {
+    fn from(e: MigrateError) -> Error {
+        Error::Migrate(Box::new(e))
+    }
+}
+
 impl Error {
     /// The process exit code (sysexits).
     pub fn exit_code(&self) -> u8 {
@@ -130,6 +144,8 @@ impl Error {
             Error::Log(_) | Error::Audit(_) | Error::Output(_) => exit::IOERR,
             Error::Transport(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
+            #[cfg(feature = "postgres")]
+            Error::Migrate(e) => e.exit_code(),
             Error::Refused(r) => r.exit_code(),
             Error::Limit(l) => l.exit_code(),
             Error::Verify(_) => exit::IOERR,
@@ -165,6 +181,8 @@ impl Error {
             ),
             Error::Transport(e) => e.hint(),
             Error::Store(e) => e.hint(),
+            #[cfg(feature = "postgres")]
+            Error::Migrate(e) => e.hint(),
             Error::Refused(r) => r.hint(),
             Error::Limit(l) => Some(l.hint()),
             Error::Verify(_) => Some("the store's key file may have been replaced; restore the one that belongs to this database".into()),

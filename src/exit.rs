@@ -18,7 +18,8 @@ pub const NOINPUT: u8 = 66;
 pub const UNAVAILABLE: u8 = 69;
 /// An internal error: a bug, please report it (EX_SOFTWARE).
 pub const SOFTWARE: u8 = 70;
-/// A file securemail would create exists already (init, templates export; EX_CANTCREAT).
+/// A file or database securemail would create holds something already: `init` and `templates
+/// export` over existing files, `store migrate` into a database with records (EX_CANTCREAT).
 pub const CANTCREAT: u8 = 73;
 /// Local I/O failed: the store, the key file or the outbox (EX_IOERR).
 pub const IOERR: u8 = 74;

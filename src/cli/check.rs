@@ -4,7 +4,9 @@
 //! the same as for `send`), shows the TLS version, the certificate (with its SHA-256
 //! fingerprint and alternative names) and the chain the server sent, as `openssl s_client`
 //! would, the EHLO extensions, and whether the login is accepted. With `[dkim]`, also the DNS
-//! record to publish.
+//! record to publish. Then the store, read without creating or changing anything: for
+//! PostgreSQL whether it answers and over TLS, for both the schema version and whether the key
+//! file is the one the store records.
 
 use std::fmt::Write as _;
 
@@ -15,6 +17,7 @@ use crate::config::{Delivery, Settings};
 use crate::error::Error;
 use crate::mail::MailError;
 use crate::mail::dkim::Signer;
+use crate::store::{Store, StoreError};
 use crate::transport::SmtpTarget;
 use crate::transport::cert::{self, CertSummary, ReadError};
 
@@ -36,6 +39,8 @@ struct CheckLine {
     auth: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_error: Option<String>,
+    /// The store: what it records and whether the key file is its own.
+    store: StoreCheck,
     /// The user the login was tried for (human output only).
     #[serde(skip)]
     user: Option<String>,
@@ -81,6 +86,34 @@ enum ChainEntry {
     },
 }
 
+/// `"store": {…}`: the store as `check` found it, without creating or changing anything.
+#[derive(Serialize)]
+struct StoreCheck {
+    /// `sqlite` or `postgres`.
+    backend: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    /// PostgreSQL: whether the server answered (left out when that is not known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reachable: Option<bool>,
+    /// PostgreSQL: whether the connection uses verified TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<bool>,
+    /// The schema version; `null` when there is no store (or no tables) yet.
+    schema: Option<i64>,
+    /// The key id the store records (`null`: none yet).
+    key_id: Option<String>,
+    key_file: String,
+    /// The id of the key in `key_file` (`null`: no such file).
+    key_file_id: Option<String>,
+    /// Whether the key file is the one the store records; `null` when nothing was issued yet.
+    key_matches: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
 #[derive(Serialize)]
 struct DkimLine {
     name: String,
@@ -117,6 +150,7 @@ pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
     let extensions = session.extensions().lines.clone();
     let login = target.login(&mut session);
     session.quit();
+    let (store, store_result) = check_store(settings);
 
     let read: Vec<Result<CertSummary, ReadError>> = tls
         .as_ref()
@@ -136,6 +170,7 @@ pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
         }),
         auth: "none",
         auth_error: None,
+        store,
         user: smtp.login.as_ref().map(|(u, _)| u.clone()),
         auth_reply: None,
         host: smtp.host.clone(),
@@ -154,7 +189,65 @@ pub(super) fn execute(settings: &Settings, out: Printer) -> Result<(), Error> {
         }
     };
     out.emit(&line, || Some(line.human()));
-    result
+    // The login's failure first: it is what the command was first asked about.
+    result.and(store_result.map_err(Error::from))
+}
+
+/// Looks at the configured store (opening nothing for writing, creating nothing) and says
+/// what it found; the error is the one any command would meet with this store.
+fn check_store(settings: &Settings) -> (StoreCheck, Result<(), StoreError>) {
+    let name = Store::describe(settings);
+    let postgres = settings.postgres.is_some();
+    let key_file = match &settings.postgres {
+        Some(pg) => pg.key_file.clone(),
+        None => crate::store::key_file_path(&settings.store_path),
+    };
+    let mut check = StoreCheck {
+        backend: if postgres { "postgres" } else { "sqlite" },
+        path: (!postgres).then(|| name.clone()),
+        url: postgres.then(|| name.clone()),
+        reachable: None,
+        tls: None,
+        schema: None,
+        key_id: None,
+        key_file: key_file.display().to_string(),
+        key_file_id: None,
+        key_matches: None,
+        error: None,
+    };
+    let inspection = match Store::inspect(settings) {
+        Ok(Some(i)) => i,
+        Ok(None) => return (check, Ok(())),
+        Err(e) => {
+            // Whether the server answered: not known when the password never came.
+            check.reachable = match e {
+                _ if !postgres => None,
+                StoreError::Unreachable { .. } => Some(false),
+                StoreError::Password { .. } => None,
+                _ => Some(true),
+            };
+            check.error = Some(e.to_string());
+            return (check, Err(e));
+        }
+    };
+    check.reachable = postgres.then_some(true);
+    check.tls = inspection.tls;
+    check.schema = (inspection.schema > 0).then_some(inspection.schema);
+    check.key_id = inspection.recorded_key.clone();
+    check.key_file_id = inspection.key_file_id.clone();
+    let custody = inspection.key_id(&name);
+    check.key_matches = match &custody {
+        Ok(_) if inspection.recorded_key.is_some() => Some(true),
+        Ok(_) => None,
+        Err(_) => Some(false),
+    };
+    match custody {
+        Ok(_) => (check, Ok(())),
+        Err(e) => {
+            check.error = Some(e.to_string());
+            (check, Err(e))
+        }
+    }
 }
 
 fn cert_line(c: &Result<CertSummary, ReadError>) -> CertLine {
@@ -251,6 +344,7 @@ impl CheckLine {
             let _ = write!(o, "\ndkim:         publish TXT {} \"{}\"", d.name, d.txt);
         }
         let user = self.user.as_deref().unwrap_or_default();
+        let store = self.store.human();
         let _ = match self.auth {
             "accepted" => write!(
                 o,
@@ -259,6 +353,79 @@ impl CheckLine {
             ),
             "refused" => write!(o, "\nauth:         refused for {user}"),
             _ => write!(o, "\nauth:         none configured (no [smtp] username)"),
+        };
+        let _ = write!(o, "\n{store}");
+        o
+    }
+}
+
+impl StoreCheck {
+    /// `store:` and its indented lines, for people.
+    fn human(&self) -> String {
+        let mut o = String::new();
+        let (name, backend) = match (&self.path, &self.url) {
+            (Some(path), _) => (path.as_str(), "SQLite"),
+            (None, Some(url)) => (url.as_str(), "PostgreSQL"),
+            (None, None) => ("", ""),
+        };
+        let _ = write!(o, "store:        {name} ({backend})");
+        if let Some(reachable) = self.reachable {
+            let _ = write!(
+                o,
+                "\n  reachable:  {}",
+                if reachable { "yes" } else { "no" }
+            );
+        }
+        if self.error.is_some() && self.schema.is_none() && self.key_matches.is_none() {
+            // Nothing more was learnt: the error (on stderr) says why.
+            return o;
+        }
+        if self.path.is_some() && self.schema.is_none() && self.key_id.is_none() {
+            let _ = write!(
+                o,
+                "\n  state:      not created yet (the first send creates it)"
+            );
+            return o;
+        }
+        match self.tls {
+            Some(true) => {
+                let _ = write!(o, "\n  tls:        yes (certificate verified)");
+            }
+            Some(false) => {
+                let _ = write!(o, "\n  tls:        no (a server on this machine)");
+            }
+            None => {}
+        }
+        let _ = match self.schema {
+            Some(v) => write!(o, "\n  schema:     {v}"),
+            None => write!(
+                o,
+                "\n  schema:     none yet (the first send creates the tables)"
+            ),
+        };
+        let key_file = &self.key_file;
+        let _ = match (&self.key_id, &self.key_file_id, self.key_matches) {
+            (Some(id), _, Some(true)) => {
+                write!(o, "\n  key id:     {id}, the key file's ({key_file})")
+            }
+            (Some(id), Some(found), _) => write!(
+                o,
+                "\n  key id:     {id}, but the key file {key_file} has {found}"
+            ),
+            (Some(id), None, _) => {
+                write!(
+                    o,
+                    "\n  key id:     {id}, but the key file {key_file} is missing"
+                )
+            }
+            (None, Some(found), _) => write!(
+                o,
+                "\n  key id:     none recorded yet; the key file {key_file} has {found}"
+            ),
+            (None, None, _) => write!(
+                o,
+                "\n  key id:     none yet (the first send creates {key_file})"
+            ),
         };
         o
     }

@@ -150,8 +150,9 @@ fn exit_status(roff: &mut Roff) {
         ),
         (
             exit::CANTCREAT,
-            "A file to be written exists already (init, templates export): pass --force to \
-             replace it (EX_CANTCREAT).",
+            "A file or database to be written holds something already: init and templates \
+             export (pass --force to replace the files), store migrate into a database with \
+             records (--force replaces them) (EX_CANTCREAT).",
         ),
         (
             exit::IOERR,
@@ -173,7 +174,9 @@ fn exit_status(roff: &mut Roff) {
         ),
         (
             exit::CONFIG,
-            "The configuration is wrong or missing, or a template is (EX_CONFIG).",
+            "The configuration is wrong or missing, or a template is; the store's key file is \
+             missing or not the store's; store migrate: the database belongs to a store with \
+             another key (EX_CONFIG).",
         ),
         (
             exit::INTERRUPTED,
@@ -320,7 +323,14 @@ fn examples(roff: &mut Roff, cmd: &Command) {
         ],
         "check" => &[(
             "securemail check",
-            "Connect, verify TLS and log in, sending nothing.",
+            "Connect, verify TLS and log in, sending nothing; then check the store (reachable, \
+             TLS, schema, key id).",
+        )],
+        "store" | "migrate" => &[(
+            "securemail store migrate --to postgres://securemail@db.example.org/securemail \
+             --password-env SECUREMAIL_DB_PASSWORD",
+            "Copy the SQLite store into PostgreSQL (same key file), verify the counts; then set \
+             [store] url in the configuration.",
         )],
         "status" => &[
             ("securemail status", "List every code issued."),

@@ -12,6 +12,8 @@ mod reply;
 mod revoke;
 mod send;
 mod status;
+#[cfg(feature = "postgres")]
+mod store;
 mod templates;
 
 use std::io::{BufRead, IsTerminal};
@@ -28,6 +30,8 @@ pub use reply::ReplyArgs;
 pub use revoke::RevokeArgs;
 pub use send::SendArgs;
 pub use status::StatusArgs;
+#[cfg(feature = "postgres")]
+pub use store::StoreArgs;
 pub use templates::TemplatesArgs;
 
 use crate::config;
@@ -63,13 +67,18 @@ pub enum Command {
     /// Check a code the recipient sent back (typed, in a reply email, or a whole Maildir).
     Reply(ReplyArgs),
     /// Connect to the configured server and report TLS, certificate, extensions and login,
-    /// without sending anything (like msmtp --serverinfo).
+    /// without sending anything (like msmtp --serverinfo); then the store: reachable, TLS,
+    /// schema, key id.
     Check,
     /// List issued codes: recipient, kind, state, created, expires, wrong codes in a row (never a
     /// secret).
     Status(StatusArgs),
     /// Invalidate a recipient's pending or verified code.
     Revoke(RevokeArgs),
+    /// Work on the store itself: `store migrate --to postgres://…` copies a SQLite store into
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Store(StoreArgs),
     /// Write a commented configuration file, asking for each setting, then check it.
     Init(InitArgs),
     /// Write the templates built into securemail to a directory, for editing.
@@ -143,6 +152,8 @@ pub fn run(cli: Cli, out: Printer) -> Result<(), Error> {
         Command::Check => check::execute(&settings, out),
         Command::Status(args) => args.execute(&settings, out),
         Command::Revoke(args) => args.execute(&settings, out),
+        #[cfg(feature = "postgres")]
+        Command::Store(args) => args.execute(&settings, out),
         Command::Init(_) | Command::Templates(_) | Command::Completions(_) | Command::Man(_) => {
             Ok(())
         }

@@ -3,7 +3,8 @@
 //!
 //! JSON output is a contract: each line is one object built from a `#[derive(Serialize)]`
 //! struct, tagged with `"type"` (`"recipient"`, `"reply"`, `"record"`, `"revoked"`, `"check"`,
-//! `"summary"`, `"error"`), with times as RFC 3339 UTC strings. The README documents the schema.
+//! `"migrated"`, `"summary"`, `"error"`), with times as RFC 3339 UTC strings. The README
+//! documents the schema.
 //!
 //! Nothing writes to stdout except through [`write_stdout`], which treats a reader that went away
 //! (`securemail status | head -1`: EPIPE) as the end of output rather than an error: later lines

@@ -8,10 +8,12 @@
 //! - [`discover`]: which file, when `--config` does not say, and where its data goes;
 //! - [`raw`]: the serde structs that mirror the file;
 //! - [`validate`]: raw → [`Settings`], one check per table;
+//! - [`pg_url`]: the rules for a PostgreSQL URL, shared with `store migrate --to`;
 //! - [`report`]: errors as `file:line:col` with a hint;
 //! - [`settings`]: the checked values the rest of the program uses.
 
 pub mod discover;
+pub mod pg_url;
 pub mod raw;
 pub mod report;
 pub mod settings;

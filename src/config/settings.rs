@@ -38,6 +38,13 @@ pub enum PasswordSource {
     Prompt,
 }
 
+impl PasswordSource {
+    /// Whether `var` can name an environment variable (`password_env`, `--password-env`).
+    pub fn is_env_name(var: &str) -> bool {
+        !var.is_empty() && !var.contains(['=', '\0'])
+    }
+}
+
 /// The `[smtp]` table, checked.
 #[derive(Debug, Clone)]
 pub struct SmtpSettings {
@@ -124,6 +131,8 @@ pub struct PostgresSettings {
     /// `[store] lease`: how long a send run's claim on list recipients (and its `sending`
     /// records) outlives its last heartbeat before other runs may take them over.
     pub lease: Duration,
+    /// Where these settings were given (`[store]`, or `store migrate`'s flags): what errors name.
+    pub origin: super::pg_url::UrlOrigin,
 }
 
 /// `[dkim]`, checked.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use toml::Spanned;
 
+use super::pg_url::{UrlOrigin, check_postgres_url};
 use super::raw::*;
 use super::report::{ConfigError, Reporter};
 use super::settings::*;
@@ -527,7 +528,7 @@ fn check_login(
                 }
                 (Some(env), None) => {
                     let var = env.get_ref().clone();
-                    if var.is_empty() || var.contains(['=', '\0']) {
+                    if !PasswordSource::is_env_name(&var) {
                         return Err(r.at(
                             &env,
                             format!("[smtp] password_env = {var:?} is not an environment variable name"),
@@ -854,7 +855,10 @@ fn check_postgres(
             "keep one: path for a store on this machine, url for one shared by several hosts",
         ));
     }
-    let target = check_postgres_url(r, &url)?;
+    let target = check_postgres_url(url.get_ref(), UrlOrigin::Config).map_err(|e| {
+        let hint = e.hint();
+        r.at(&url, e.to_string(), hint)
+    })?;
     let password = match (store.password_env.take(), store.password_command.take()) {
         (Some(_), Some(cmd)) => {
             return Err(r.at(
@@ -865,7 +869,7 @@ fn check_postgres(
         }
         (Some(env), None) => {
             let var = env.get_ref().clone();
-            if var.is_empty() || var.contains(['=', '\0']) {
+            if !PasswordSource::is_env_name(&var) {
                 return Err(r.at(
                     &env,
                     format!("[store] password_env = {var:?} is not an environment variable name"),
@@ -927,112 +931,8 @@ fn check_postgres(
         tls: target.tls,
         key_file,
         lease,
+        origin: UrlOrigin::Config,
     }))
-}
-
-/// What [`check_postgres_url`] learnt from the URL.
-struct PostgresTarget {
-    tls: bool,
-}
-
-/// A `postgres://` URL with one host, a user and no password. TLS is required unless the host
-/// is a Unix socket directory or a loopback address; there it is used when the URL says
-/// `sslmode=require`. `sslmode=prefer` (silently plaintext when the server has no TLS) is refused.
-#[cfg(feature = "postgres")]
-fn check_postgres_url(
-    r: &Reporter<'_>,
-    url: &Spanned<String>,
-) -> Result<PostgresTarget, ConfigError> {
-    use postgres::config::Host;
-    let text = url.get_ref();
-    let bad = |what: String, hint: &str| Err(r.at(url, what, hint));
-    if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
-        return bad(
-            format!("[store] url = {text:?} is not a postgres:// URL"),
-            "write url = \"postgres://securemail@db.example.org:5432/securemail\"",
-        );
-    }
-    let config: postgres::Config = match text.parse() {
-        Ok(c) => c,
-        Err(e) => {
-            return bad(
-                format!("[store] url is not a valid PostgreSQL URL: {e}"),
-                "write url = \"postgres://securemail@db.example.org:5432/securemail\"",
-            );
-        }
-    };
-    if config.get_password().is_some() {
-        // The text is not repeated: it holds a password.
-        return bad(
-            "[store] url contains a password".into(),
-            "remove it from the URL (config files get copied and shown) and set [store] \
-             password_env or password_command instead",
-        );
-    }
-    if config.get_user().is_none() {
-        return bad(
-            format!("[store] url = {text:?} names no database user"),
-            "write the user before the host: postgres://securemail@host/db",
-        );
-    }
-    let local = match config.get_hosts() {
-        [Host::Tcp(host)] => {
-            host == "localhost"
-                || host
-                    .trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        [Host::Unix(_)] => true,
-        _ => {
-            return bad(
-                format!("[store] url = {text:?} does not name exactly one host"),
-                "name the one database server: postgres://user@host:5432/db",
-            );
-        }
-    };
-    let unix = matches!(config.get_hosts(), [Host::Unix(_)]);
-    let query = text.split_once('?').map_or("", |(_, q)| q);
-    let sslmode = query.split('&').find_map(|kv| kv.strip_prefix("sslmode="));
-    let tls = match sslmode {
-        None => !local,
-        Some("require") if unix => {
-            return bad(
-                "[store] url asks for TLS (sslmode=require) over a Unix socket".into(),
-                "PostgreSQL has no TLS on Unix sockets; remove sslmode, or connect over TCP",
-            );
-        }
-        Some("require") => true,
-        Some("disable") if local => false,
-        Some("disable") => {
-            return bad(
-                format!(
-                    "[store] url turns TLS off (sslmode=disable) to the remote host in {text:?}"
-                ),
-                "securemail talks to a database on another machine over verified TLS only; remove sslmode=disable",
-            );
-        }
-        Some(other) => {
-            return bad(
-                format!("[store] url has sslmode={other}, which securemail does not use"),
-                "remove sslmode: TLS with certificate and host-name verification is required for \
-                 a remote host (sslmode=require turns it on for a local one)",
-            );
-        }
-    };
-    Ok(PostgresTarget { tls })
-}
-
-#[cfg(not(feature = "postgres"))]
-fn check_postgres_url(
-    r: &Reporter<'_>,
-    url: &Spanned<String>,
-) -> Result<PostgresTarget, ConfigError> {
-    Err(r.at(
-        url,
-        "[store] url selects PostgreSQL, but this securemail was built without it".into(),
-        "build securemail with the default features (cargo feature \"postgres\"), or use [store] path",
-    ))
 }
 
 fn path_value(

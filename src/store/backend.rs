@@ -8,7 +8,7 @@
 #[cfg(feature = "postgres")]
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::db::SqliteStore;
@@ -20,7 +20,7 @@ use super::vault::Vault;
 use crate::config::Settings;
 
 /// How long a `[store] password_command` may take.
-const PASSWORD_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const PASSWORD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An open store. A handful exist per process (one per thread), so the variants' sizes
 /// (a PostgreSQL client is larger) do not matter.
@@ -83,6 +83,16 @@ impl Store {
         let _ = PASSWORD_TIMEOUT;
         SqliteStore::open_existing(&settings.store_path, settings.store_lock_timeout)
             .map(|s| s.map(Store::Sqlite))
+    }
+
+    /// What `check` shows of the configured store, read without creating or changing anything
+    /// (no file, directory, table or key). `None`: a SQLite store that does not exist yet.
+    pub fn inspect(settings: &Settings) -> Result<Option<Inspection>, StoreError> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &settings.postgres {
+            return super::pg::inspect(pg, settings.store_lock_timeout, PASSWORD_TIMEOUT).map(Some);
+        }
+        super::db::inspect(&settings.store_path, settings.store_lock_timeout)
     }
 
     /// The store as the user configured it: a path or a URL.
@@ -204,5 +214,85 @@ impl Store {
     /// All records, or those of one recipient, oldest first.
     pub fn records(&self, recipient: Option<&str>) -> Result<Vec<Record>, StoreError> {
         each!(self, s => s.records(recipient))
+    }
+}
+
+/// A store as `check` sees it: what the database records, and the key file beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// PostgreSQL: whether the connection uses verified TLS. `None` for SQLite.
+    pub tls: Option<bool>,
+    /// The schema version; 0 for a database without securemail's tables.
+    pub schema: i64,
+    /// The key id the database records.
+    pub recorded_key: Option<String>,
+    /// Whether the database holds any record.
+    pub has_records: bool,
+    pub key_file: PathBuf,
+    /// The id of the key in `key_file`; `None` when there is no such file.
+    pub key_file_id: Option<String>,
+}
+
+impl Inspection {
+    /// The id of the key that seals the store, when the key file is the store's; `None` when
+    /// nothing was issued yet (no key recorded, no key file). The same custody rules as opening
+    /// the store: a store with records or a recorded id needs its own key file.
+    pub fn key_id(&self, store: &str) -> Result<Option<String>, StoreError> {
+        let db = PathBuf::from(store);
+        match (&self.recorded_key, &self.key_file_id) {
+            (Some(recorded), Some(found)) if recorded != found => Err(StoreError::KeyMismatch {
+                db,
+                key: self.key_file.clone(),
+                recorded: recorded.clone(),
+                found: found.clone(),
+            }),
+            (recorded, None) if recorded.is_some() || self.has_records => {
+                Err(StoreError::KeyMissing {
+                    db,
+                    key: self.key_file.clone(),
+                    recorded: recorded.clone(),
+                })
+            }
+            (_, found) => Ok(found.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(recorded: Option<&str>, records: bool, found: Option<&str>) -> Inspection {
+        Inspection {
+            tls: None,
+            schema: 3,
+            recorded_key: recorded.map(str::to_string),
+            has_records: records,
+            key_file: PathBuf::from("/d/securemail.key"),
+            key_file_id: found.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_key_file_must_be_the_one_the_store_records() {
+        let id = |i: &Inspection| i.key_id("/d/securemail.db");
+        assert_eq!(
+            id(&seen(Some("a"), true, Some("a"))).unwrap(),
+            Some("a".into())
+        );
+        assert_eq!(id(&seen(None, false, None)).unwrap(), None);
+        assert_eq!(id(&seen(None, false, Some("b"))).unwrap(), Some("b".into()));
+        assert!(matches!(
+            id(&seen(Some("a"), true, Some("b"))),
+            Err(StoreError::KeyMismatch { .. })
+        ));
+        assert!(matches!(
+            id(&seen(Some("a"), false, None)),
+            Err(StoreError::KeyMissing { .. })
+        ));
+        assert!(matches!(
+            id(&seen(None, true, None)),
+            Err(StoreError::KeyMissing { .. })
+        ));
     }
 }

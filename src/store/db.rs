@@ -13,6 +13,7 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
+use super::backend::Inspection;
 use super::error::StoreError;
 use super::record::{Material, NewRecord, Record, Update, parse_columns};
 use super::vault::{Vault, key_file_path};
@@ -60,6 +61,20 @@ struct Place {
 }
 
 impl Place {
+    /// The place of the database file at `path`, which must not be a link.
+    fn existing(path: &Path, lock_timeout: Duration) -> Result<Place, StoreError> {
+        let open_err = |e: std::io::Error| StoreError::Open {
+            path: path.to_path_buf(),
+            reason: crate::io_reason(&e),
+        };
+        files::refuse_link(path).map_err(open_err)?;
+        Ok(Place {
+            path: path.to_path_buf(),
+            sqlite_path: sqlite_path(path).map_err(open_err)?,
+            lock_timeout,
+        })
+    }
+
     fn err(&self, e: rusqlite::Error) -> StoreError {
         sql_error(&self.path, self.lock_timeout, e)
     }
@@ -107,10 +122,10 @@ impl SqliteStore {
         path: &Path,
         lock_timeout: Duration,
     ) -> Result<Option<SqliteStore>, StoreError> {
-        match std::fs::symlink_metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            _ => SqliteStore::open_mode(path, lock_timeout, false),
+        if is_missing(path) {
+            return Ok(None);
         }
+        SqliteStore::open_mode(path, lock_timeout, false)
     }
 
     /// Opens the database at `path` and checks its key file against the key id it records.
@@ -120,16 +135,7 @@ impl SqliteStore {
         lock_timeout: Duration,
         create: bool,
     ) -> Result<Option<SqliteStore>, StoreError> {
-        let open_err = |e: std::io::Error| StoreError::Open {
-            path: path.to_path_buf(),
-            reason: crate::io_reason(&e),
-        };
-        files::refuse_link(path).map_err(open_err)?;
-        let at = Place {
-            path: path.to_path_buf(),
-            sqlite_path: sqlite_path(path).map_err(open_err)?,
-            lock_timeout,
-        };
+        let at = Place::existing(path, lock_timeout)?;
         let conn = connect(&at)?;
         let (recorded, has_records) = custody(&conn, &at)?;
         let vault = match Vault::load(path)? {
@@ -178,6 +184,24 @@ impl SqliteStore {
     /// The store's keys, for checking a code against a record.
     pub fn vault(&self) -> &Vault {
         &self.vault
+    }
+
+    /// The database file this store is in.
+    pub fn path(&self) -> &Path {
+        &self.at.path
+    }
+
+    /// The connection, and how its errors become [`StoreError`]s: for [`super::copy`], which
+    /// reads the tables as they are.
+    #[cfg(feature = "postgres")]
+    pub(super) fn parts(
+        &mut self,
+    ) -> (
+        &mut Connection,
+        impl Fn(rusqlite::Error) -> StoreError + 'static,
+    ) {
+        let at = self.at.clone();
+        (&mut self.conn, move |e| at.err(e))
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -476,6 +500,38 @@ impl SqliteStore {
     }
 }
 
+/// What `check` shows of the SQLite store at `path`, read without creating or changing
+/// anything: no file when there is none, no migration, no key. `None`: no database (nothing was
+/// issued). The connection is read-write, as any command's, so that SQLite removes the `-wal`
+/// and `-shm` files it opens beside the database when it closes (a read-only one would leave
+/// them behind); only reads are made on it.
+pub fn inspect(path: &Path, lock_timeout: Duration) -> Result<Option<Inspection>, StoreError> {
+    if is_missing(path) {
+        return Ok(None);
+    }
+    let at = Place::existing(path, lock_timeout)?;
+    let conn = connect(&at)?;
+    let schema: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| at.err(e))?;
+    if schema > SCHEMA_VERSION {
+        return Err(StoreError::Newer {
+            path: at.path.clone(),
+            found: schema,
+        });
+    }
+    let (recorded_key, has_records) = custody(&conn, &at)?;
+    let key_file_id = Vault::load(path)?.map(|v| v.id().to_string());
+    Ok(Some(Inspection {
+        tls: None,
+        schema,
+        recorded_key,
+        has_records,
+        key_file: key_file_path(path),
+        key_file_id,
+    }))
+}
+
 /// The recipient's current record, read on `conn` (a connection or an open transaction).
 fn current_in(
     conn: &Connection,
@@ -494,6 +550,12 @@ fn current_in(
         path: at.path.clone(),
         reason,
     })
+}
+
+/// Whether there is no database file at `path` (nothing was ever issued); anything else there,
+/// a link included, is left for opening to judge.
+fn is_missing(path: &Path) -> bool {
+    matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// `path` with its directory's links resolved (the file name kept as it is).

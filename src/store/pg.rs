@@ -17,11 +17,13 @@ use postgres::config::SslMode;
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls, Row};
 
+use super::backend::Inspection;
 use super::error::StoreError;
 use super::record::{Material, NewRecord, Record, Update, parse_columns};
 use super::vault::Vault;
 use crate::CodeKind;
 use crate::config::PostgresSettings;
+use crate::config::pg_url::UrlOrigin;
 use crate::secret::Secret;
 
 /// The schema migrations, in order: `(version, name, SQL)`. Append new files; never edit one
@@ -75,6 +77,24 @@ pub(super) struct Place {
 }
 
 impl Place {
+    /// The place `settings` name, with the password fetched from its source.
+    fn new(
+        settings: &PostgresSettings,
+        lock_timeout: Duration,
+        password_timeout: Duration,
+    ) -> Result<Place, StoreError> {
+        let password = settings
+            .password
+            .as_ref()
+            .map(|source| store_password(settings, source, password_timeout))
+            .transpose()?;
+        Ok(Place {
+            settings: settings.clone(),
+            password,
+            lock_timeout,
+        })
+    }
+
     pub(super) fn name(&self) -> String {
         self.settings.url.clone()
     }
@@ -177,16 +197,7 @@ impl PgStore {
         password_timeout: Duration,
         create: bool,
     ) -> Result<Option<PgStore>, StoreError> {
-        let password = settings
-            .password
-            .as_ref()
-            .map(|source| store_password(settings, source, password_timeout))
-            .transpose()?;
-        let at = Place {
-            settings: settings.clone(),
-            password,
-            lock_timeout,
-        };
+        let at = Place::new(settings, lock_timeout, password_timeout)?;
         let mut client = connect(&at)?;
         let (recorded, has_records) = custody(&mut client, &at)?;
         let name = PathBuf::from(at.name());
@@ -233,6 +244,18 @@ impl PgStore {
 
     pub fn vault(&self) -> &Vault {
         &self.vault
+    }
+
+    /// The client, and how its errors become [`StoreError`]s: for [`super::copy`], which
+    /// writes the tables as they are.
+    pub(super) fn client_parts(
+        &mut self,
+    ) -> (
+        &mut Client,
+        impl Fn(postgres::Error) -> StoreError + 'static,
+    ) {
+        let at = self.at.clone();
+        (&mut self.client, move |e| at.err(e))
     }
 
     /// Another connection to the same database, for another thread, working for the same run.
@@ -550,15 +573,50 @@ impl PgStore {
     }
 }
 
-/// The store password from `[store] password_env` / `password_command`, with errors that name
-/// `[store]` (the shared password code speaks of `[smtp]`, its first user).
+/// What `check` shows of the PostgreSQL store `settings` name. Only reads: no table, schema
+/// or key file is created, whatever the database holds.
+pub fn inspect(
+    settings: &PostgresSettings,
+    lock_timeout: Duration,
+    password_timeout: Duration,
+) -> Result<Inspection, StoreError> {
+    let at = Place::new(settings, lock_timeout, password_timeout)?;
+    let mut client = connect(&at)?;
+    let schema = read_version(&mut client).map_err(|e| at.err(e))?;
+    if schema > SCHEMA_VERSION {
+        return Err(StoreError::Newer {
+            path: PathBuf::from(at.name()),
+            found: i64::from(schema),
+        });
+    }
+    let (recorded_key, has_records) = custody(&mut client, &at)?;
+    let key_file_id = Vault::load_from(&settings.key_file, &PathBuf::from(at.name()))?
+        .map(|v| v.id().to_string());
+    Ok(Inspection {
+        tls: Some(settings.tls),
+        schema: i64::from(schema),
+        recorded_key,
+        has_records,
+        key_file: settings.key_file.clone(),
+        key_file_id,
+    })
+}
+
+/// The store password from `[store] password_env` / `password_command` (or `store migrate`'s
+/// flags), with errors that name where it was set (the shared password code speaks of
+/// `[smtp]`, its first user).
 fn store_password(
     settings: &PostgresSettings,
     source: &crate::config::PasswordSource,
     timeout: Duration,
 ) -> Result<Secret<String>, StoreError> {
     crate::transport::password::password(source, &settings.url, timeout).map_err(|e| {
-        let fix = |s: String| s.replace("[smtp]", "[store]");
+        let fix = |s: String| match settings.origin {
+            UrlOrigin::Config => s.replace("[smtp]", "[store]"),
+            UrlOrigin::MigrateTo => s
+                .replace("[smtp] password_env", "--password-env")
+                .replace("[smtp] password_command", "--password-command"),
+        };
         StoreError::Password {
             store: settings.url.clone(),
             reason: fix(e.to_string()),

@@ -7,27 +7,6 @@ use std::time::SystemTime;
 
 use crate::support::{self, Env, decode_mail};
 
-/// Every path under the scratch directory, with its size: what a command created or removed.
-fn listing(env: &Env) -> Vec<(String, u64)> {
-    fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, u64)>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            out.push((
-                p.strip_prefix(root).unwrap().display().to_string(),
-                if m.is_dir() { 0 } else { m.len() },
-            ));
-            if m.is_dir() {
-                walk(&p, root, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(env.dir.path(), env.dir.path(), &mut out);
-    out.sort();
-    out
-}
-
 fn send_key(env: &Env, to: &str) -> String {
     env.run(&["send", "--key", "--resend", "--to", to])
         .expect(0);
@@ -66,7 +45,7 @@ fn a_deleted_key_file_is_an_error_and_nothing_is_created() {
     let env = Env::new("");
     let key = send_key(&env, "a@example.org");
     std::fs::remove_file(env.path("securemail.key")).unwrap();
-    let before = listing(&env);
+    let before = env.listing();
 
     let missing = "the key file ";
     custody_error(&env.run(&["status"]), missing);
@@ -89,7 +68,8 @@ fn a_deleted_key_file_is_an_error_and_nothing_is_created() {
         &env.run(&["send", "--key", "--dry-run", "--to", "b@example.org"]),
         missing,
     );
-    let after: Vec<_> = listing(&env)
+    let after: Vec<_> = env
+        .listing()
         .into_iter()
         .filter(|(p, _)| p != "securemail.lock")
         .collect();
@@ -157,7 +137,7 @@ fn status_shows_the_key_id() {
 #[test]
 fn read_only_commands_on_a_fresh_directory_create_nothing() {
     let env = Env::new("");
-    let before = listing(&env);
+    let before = env.listing();
     let r = env.run(&["status"]);
     r.expect(0);
     assert!(
@@ -170,11 +150,11 @@ fn read_only_commands_on_a_fresh_directory_create_nothing() {
     let v: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
     assert_eq!(v["type"], "store");
     assert!(v["key_id"].is_null());
-    assert_eq!(listing(&env), before, "status created nothing");
+    assert_eq!(env.listing(), before, "status created nothing");
     // Attempts on codes are security events: the audit log (and only it) records them.
     let audit = "securemail-audit.log";
     let without_audit = || -> Vec<(String, u64)> {
-        listing(&env)
+        env.listing()
             .into_iter()
             .filter(|(p, _)| p != audit)
             .collect()

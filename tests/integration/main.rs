@@ -21,5 +21,6 @@ mod replies;
 mod reply;
 mod reply_table;
 mod send;
+mod store;
 mod structure;
 mod tls_refusals;

@@ -182,15 +182,6 @@ fn tls_to_the_database_is_verified() {
     postgres::run("tls", || {
         let db = postgres::current().unwrap();
         let cluster = postgres::cluster().unwrap();
-        let tls_store = |ca: &str| {
-            format!(
-                "url = \"postgres://securemail@localhost:{}/{}?sslmode=require\"\n\
-                 password_env = \"{}\"\nkey_file = \"../securemail.key\"\nca_file = \"{ca}\"\n",
-                db.port,
-                db.name,
-                postgres::PASSWORD_ENV
-            )
-        };
         let mut env = Env::new("");
         std::fs::write(env.path("config/db-ca.pem"), &cluster.ca_pem).unwrap();
         std::fs::write(
@@ -198,16 +189,18 @@ fn tls_to_the_database_is_verified() {
             support::Ca::new("someone else").pem(),
         )
         .unwrap();
-        env.store = tls_store("db-ca.pem");
+        env.store = db.tls_store_toml("db-ca.pem");
         env.write_config("");
         let key = send_key(&env, "fay@example.org");
 
-        env.store = tls_store("other-ca.pem");
+        env.store = db.tls_store_toml("other-ca.pem");
         env.write_config("");
         let r = env.run(&["reply", "--to", "fay@example.org", "--code", &key]);
         r.expect(77);
         // Without ca_file the system roots do not know the test CA either.
-        env.store = tls_store("other-ca.pem").replace("ca_file = \"other-ca.pem\"\n", "");
+        env.store = db
+            .tls_store_toml("other-ca.pem")
+            .replace("ca_file = \"other-ca.pem\"\n", "");
         env.write_config("");
         env.run(&["status"]).expect(77);
         assert!(

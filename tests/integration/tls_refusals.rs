@@ -184,21 +184,10 @@ fn plaintext_server_on_a_tls_port_gets_nothing() {
     );
 }
 
-/// A port on 127.0.0.1 that refuses connections: bound, so nothing else can take it while the
-/// socket lives, but not listening, so the kernel answers every SYN with a reset.
-fn refusing_port() -> (socket2::Socket, u16) {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .unwrap();
-    let port = s.local_addr().unwrap().as_socket().unwrap().port();
-    (s, port)
-}
-
 #[test]
 fn connection_refused_is_temporary() {
     let ca = Ca::new("securemail test CA");
-    let (socket, port) = refusing_port();
+    let (socket, port) = support::refusing_port();
     let env = Env::new("");
     env.set_smtp_port(port, "tls", &ca);
     let r = env.run(&["send", "--otp", "--to", "alice@example.org"]);

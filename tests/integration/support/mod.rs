@@ -130,6 +130,28 @@ impl Env {
         Run(child.wait_with_output().unwrap())
     }
 
+    /// Every path under the scratch directory, with its size: what a command created or
+    /// removed.
+    pub fn listing(&self) -> Vec<(String, u64)> {
+        fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, u64)>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                let m = std::fs::symlink_metadata(&p).unwrap();
+                out.push((
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    if m.is_dir() { 0 } else { m.len() },
+                ));
+                if m.is_dir() {
+                    walk(&p, root, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), self.dir.path(), &mut out);
+        out.sort();
+        out
+    }
+
     /// The outbox's .eml files, oldest first.
     pub fn outbox(&self) -> Vec<PathBuf> {
         let mut files: Vec<_> = std::fs::read_dir(self.path("outbox"))
@@ -463,13 +485,7 @@ pub fn otpauth_secret(uri: &str) -> Vec<u8> {
 /// Ends every throttling wait in the store, as the clock would (no test sleeps for the backoff).
 pub fn let_throttle_pass(env: &Env) {
     if let Some(db) = postgres::current() {
-        db.admin()
-            .execute(
-                "UPDATE codes SET next_attempt = extract(epoch FROM now())::bigint - 1
-                 WHERE next_attempt IS NOT NULL",
-                &[],
-            )
-            .unwrap();
+        db.let_throttle_pass();
         return;
     }
     let db = rusqlite::Connection::open(env.path("securemail.db")).unwrap();
@@ -478,6 +494,30 @@ pub fn let_throttle_pass(env: &Env) {
         [],
     )
     .unwrap();
+}
+
+/// A port on 127.0.0.1 that refuses connections: bound, so nothing else can take it while the
+/// socket lives, but not listening, so the kernel answers every SYN with a reset.
+pub fn refusing_port() -> (socket2::Socket, u16) {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port();
+    (s, port)
+}
+
+/// Moves every throttling wait in the store an hour further, as if the clock had stood still
+/// since the binary set it: a test can then look at the throttle however slowly it runs.
+pub fn hold_throttle(env: &Env) {
+    const SQL: &str =
+        "UPDATE codes SET next_attempt = next_attempt + 3600 WHERE next_attempt IS NOT NULL";
+    if let Some(db) = postgres::current() {
+        db.admin().execute(SQL, &[]).unwrap();
+        return;
+    }
+    let db = rusqlite::Connection::open(env.path("securemail.db")).unwrap();
+    db.execute(SQL, []).unwrap();
 }
 
 pub fn now() -> u64 {

@@ -31,6 +31,10 @@ pub struct Cluster {
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+
+/// The tests' server settings: durability traded for speed (a crash loses the throwaway
+/// cluster, which nobody minds).
+const TEST_SETTINGS: &str = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off";
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 thread_local! {
@@ -54,11 +58,33 @@ impl Database {
         )
     }
 
+    /// The `[store]` table of a config reaching this database over verified TLS, by the name
+    /// on the server's certificate (`localhost`), trusting the CA in `ca_file` (relative to the
+    /// config's directory).
+    pub fn tls_store_toml(&self, ca_file: &str) -> String {
+        format!(
+            "url = \"postgres://securemail@localhost:{}/{}?sslmode=require\"\n\
+             password_env = \"{PASSWORD_ENV}\"\nkey_file = \"../securemail.key\"\nca_file = \"{ca_file}\"\n",
+            self.port, self.name
+        )
+    }
+
     pub fn url(&self) -> String {
         format!(
             "postgres://securemail@127.0.0.1:{}/{}",
             self.port, self.name
         )
+    }
+
+    /// Ends every throttling wait in this database, as the clock would.
+    pub fn let_throttle_pass(&self) {
+        self.admin()
+            .execute(
+                "UPDATE codes SET next_attempt = extract(epoch FROM now())::bigint - 1
+                 WHERE next_attempt IS NOT NULL",
+                &[],
+            )
+            .unwrap();
     }
 
     /// A superuser connection to this database, for looking inside.
@@ -124,7 +150,7 @@ pub fn run(name: &str, body: impl FnOnce()) {
 /// A new empty database owned by the `securemail` role; `None` when PostgreSQL is missing
 /// and not required.
 pub fn fresh_database(test: &str) -> Option<Database> {
-    let cluster = match CLUSTER.get_or_init(start) {
+    let cluster = match CLUSTER.get_or_init(|| start(TEST_SETTINGS)) {
         Ok(c) => c,
         Err(why) => {
             if std::env::var("SECUREMAIL_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
@@ -163,7 +189,17 @@ fn admin_client(port: u16, db: &str) -> postgres::Client {
 
 /// The cluster's directory and port, once it runs.
 pub fn cluster() -> Option<&'static Cluster> {
-    CLUSTER.get_or_init(start).as_ref().ok()
+    CLUSTER.get_or_init(|| start(TEST_SETTINGS)).as_ref().ok()
+}
+
+/// Starts this process's cluster with `settings` (server `-c` options) instead of the tests'
+/// (benchmarks: `""` for PostgreSQL's own defaults, fsync and synchronous commits on). Only
+/// the first call in a process chooses; later ones, and [`fresh_database`], get that cluster.
+pub fn start_with(settings: &'static str) -> Result<&'static Cluster, String> {
+    CLUSTER
+        .get_or_init(|| start(settings))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 impl Cluster {
@@ -189,12 +225,11 @@ fn as_owner(program: &Path) -> Command {
     }
 }
 
-fn server_options(dir: &Path, port: u16, extra: &str) -> String {
+fn server_options(dir: &Path, port: u16, settings: &str) -> String {
     let parent = dir.parent().unwrap_or(dir).display();
     format!(
-        "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=400 -c ssl=on \
-         -c ssl_cert_file={parent}/server.crt -c ssl_key_file={parent}/server.key {extra}",
+        "-k {} -p {port} -c listen_addresses=127.0.0.1 -c max_connections=400 -c ssl=on \
+         -c ssl_cert_file={parent}/server.crt -c ssl_key_file={parent}/server.key {settings}",
         dir.display()
     )
 }
@@ -210,9 +245,9 @@ fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// Finds the binaries, makes the cluster, starts it and arranges for it to stop when this
-/// test process ends.
-fn start() -> Result<Cluster, String> {
+/// Finds the binaries, makes the cluster, starts it with `settings` and arranges for it to
+/// stop when this test process ends.
+fn start(settings: &str) -> Result<Cluster, String> {
     let bin = find_bin().ok_or("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")?;
     let parent = tempfile::Builder::new()
         .prefix("securemail-pg-")
@@ -273,7 +308,7 @@ fn start() -> Result<Cluster, String> {
         .arg(&cluster.dir)
         .args(["-w", "-l"])
         .arg(cluster.dir.join("log"))
-        .args(["-o", &server_options(&cluster.dir, port, "")])
+        .args(["-o", &server_options(&cluster.dir, port, settings)])
         .arg("start")
         .stdout(Stdio::null())
         .output()
