@@ -15,6 +15,8 @@
 //! the work spreads, not what more machines would add: on separate hosts each brings its own
 //! cores.
 
+#[path = "common/mod.rs"]
+mod common;
 #[path = "../tests/integration/support/mod.rs"]
 #[allow(unused_imports)]
 mod support;
@@ -27,19 +29,7 @@ use support::hostile::{Hostile, Script};
 use support::postgres;
 use support::{Ca, Env};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::{arg, median};
 
 /// One round: what it took and what each process sent.
 struct Round {
