@@ -57,7 +57,17 @@ pub struct MigrateArgs {
 impl StoreArgs {
     pub fn execute(self, settings: &Settings, out: Printer) -> Result<(), Error> {
         match self.command {
-            StoreCommand::Migrate(args) => migrate(settings, out, args).map_err(Error::from),
+            StoreCommand::Migrate(args) => {
+                // No send may be issuing codes into the SQLite store while it is copied (they
+                // would be mailed but missing from the copy): take the lock a send holds.
+                let _lock = match &settings.postgres {
+                    None if settings.store_path.exists() => {
+                        Some(crate::batch::lock::SendLock::acquire(&settings.store_path)?)
+                    }
+                    _ => None,
+                };
+                migrate(settings, out, args).map_err(Error::from)
+            }
         }
     }
 }

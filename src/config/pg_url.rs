@@ -196,6 +196,9 @@ pub fn check_postgres_url(text: &str, origin: UrlOrigin) -> Result<PostgresTarge
         [Host::Unix(_)] => (true, true),
         _ => return bad(UrlProblem::NotOneHost { url: text.into() }),
     };
+    // `hostaddr=` is where the driver really connects (the host name then only names the
+    // certificate): the connection is local only if that address is too.
+    let local = local && config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
     let query = text.split_once('?').map_or("", |(_, q)| q);
     let sslmode = query.split('&').find_map(|kv| kv.strip_prefix("sslmode="));
     let tls = match sslmode {
@@ -237,6 +240,21 @@ mod tests {
         assert_eq!(tls("postgres://u@[::1]:5432/db"), Ok(false));
         assert_eq!(tls("postgres://u@localhost/db?sslmode=require"), Ok(true));
         assert_eq!(tls("postgresql://u@%2Frun%2Fpostgresql/db"), Ok(false));
+        // hostaddr= is where the driver connects: a local name in front of it changes nothing.
+        assert_eq!(
+            tls("postgres://u@localhost:5432/db?hostaddr=192.0.2.2"),
+            Ok(true)
+        );
+        assert_eq!(
+            tls("postgres://u@localhost:5432/db?hostaddr=192.0.2.2&sslmode=disable"),
+            Err(UrlProblem::TlsOffRemote {
+                url: "postgres://u@localhost:5432/db?hostaddr=192.0.2.2&sslmode=disable".into()
+            })
+        );
+        assert_eq!(
+            tls("postgres://u@localhost:5432/db?hostaddr=127.0.0.1"),
+            Ok(false)
+        );
         assert_eq!(
             tls("postgres://u@db.example.org/db?sslmode=disable"),
             Err(UrlProblem::TlsOffRemote {
