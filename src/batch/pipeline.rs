@@ -35,7 +35,7 @@ use super::interrupt::Interrupt;
 use super::lane::{Deliver, Lane, OutboxLane, SmtpLane, Stop};
 use super::lock::SendLock;
 use super::pace::Pace;
-use super::shared::{self, Settler, Shared};
+use super::shared::{self, Shared};
 use super::{Existing, Job, Observer, Outcome, Report, SkipReason, Summary};
 use crate::error::Error;
 use crate::limits;
@@ -137,8 +137,6 @@ pub fn run(
     let built_rx = Arc::new(Mutex::new(built_rx));
     let mut summary = Summary::default();
     let mut fatal: Option<Error> = None;
-    // Recipients of the batch this run settled without sending them.
-    let mut settler = Settler::default();
     // Dropped when the run's work is done: the heartbeat stops.
     let (beating, beat_stop) = mpsc::channel::<()>();
 
@@ -207,28 +205,37 @@ pub fn run(
             // Woken now and then to see whether Ctrl-C was pressed.
             let message = match report_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(m) => m,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    settle(&mut settler, main_store.as_mut(), true, &abort, &mut fatal);
-                    continue;
-                }
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             match message {
                 Event::Report(r) => {
-                    summary.add(&r.outcome);
-                    if batch.is_some() {
-                        match &r.outcome {
-                            Outcome::Skipped { .. } => {
-                                settler.add(r.address.clone(), Settled::Skipped)
+                    let how = match &r.outcome {
+                        Outcome::Skipped { .. } => Some(Settled::Skipped),
+                        Outcome::Failed { .. } => Some(Settled::Failed),
+                        Outcome::Sent { .. } | Outcome::Invalid(_) => None,
+                    };
+                    // A recipient of the batch that this run did not send to: its outcome is
+                    // this run's only if the claim still is (a pause may have lost it).
+                    let ours = match (batch, how, main_store.as_mut()) {
+                        (Some(_), Some(how), Some(store)) => {
+                            match shared::settle(store, &r.address, how) {
+                                Ok(ours) => ours,
+                                Err(e) => {
+                                    abort.store(true, Ordering::SeqCst);
+                                    fatal.get_or_insert(e.into());
+                                    true
+                                }
                             }
-                            Outcome::Failed { .. } => {
-                                settler.add(r.address.clone(), Settled::Failed)
-                            }
-                            Outcome::Sent { .. } | Outcome::Invalid(_) => {}
                         }
-                        settle(&mut settler, main_store.as_mut(), false, &abort, &mut fatal);
+                        _ => true,
+                    };
+                    if ours {
+                        summary.add(&r.outcome);
+                        observer.report(r);
+                    } else {
+                        observer.lost(&r.address);
                     }
-                    observer.report(r);
                 }
                 Event::Lost(address) => observer.lost(&address),
                 Event::Fatal(e) => {
@@ -239,7 +246,6 @@ pub fn run(
                 }
             }
         }
-        settle(&mut settler, main_store.as_mut(), true, &abort, &mut fatal);
         drop(beating);
     });
     summary.elapsed = started.elapsed();
@@ -271,24 +277,6 @@ pub fn run(
         }
         Some(e) => Err(e),
         None => Ok(summary),
-    }
-}
-
-/// Writes the settled recipients of the batch (all of them, or when a chunk is full); a store
-/// that fails here stops the batch.
-fn settle(
-    settler: &mut Settler,
-    store: Option<&mut Store>,
-    all: bool,
-    abort: &AtomicBool,
-    fatal: &mut Option<Error>,
-) {
-    let Some(store) = store else { return };
-    if let Err(e) = settler.flush(store, all) {
-        abort.store(true, Ordering::SeqCst);
-        if fatal.is_none() {
-            *fatal = Some(e.into());
-        }
     }
 }
 

@@ -38,8 +38,6 @@ use crate::store::{Store, StoreError};
 const POLL: Duration = Duration::from_millis(500);
 /// The shortest: a lease that just ran out is being taken over by someone.
 const MIN_POLL: Duration = Duration::from_millis(50);
-/// Settled recipients written to the store together.
-const SETTLE_CHUNK: usize = 64;
 
 /// This process's send run on a PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -233,30 +231,16 @@ pub fn heartbeat(shared: &Shared, mut store: Store, stop: &Receiver<()>) {
 #[cfg(not(feature = "postgres"))]
 pub fn heartbeat(_shared: &Shared, _store: Store, _stop: &Receiver<()>) {}
 
-/// Recipients of the batch that this run settled without sending, written in chunks.
-#[derive(Default)]
-pub struct Settler {
-    items: Vec<(String, Settled)>,
-}
-
-impl Settler {
-    pub fn add(&mut self, recipient: String, how: Settled) {
-        self.items.push((recipient, how));
+/// Records that this run settled `recipient` of the batch without sending to it. False if the
+/// claim was no longer this run's (another run took it over during a pause): the outcome this
+/// run found is not the recipient's then.
+pub fn settle(store: &mut Store, recipient: &str, how: Settled) -> Result<bool, StoreError> {
+    #[cfg(feature = "postgres")]
+    if let Some(pg) = store.postgres() {
+        return pg.settle(recipient, how);
     }
-
-    /// Writes what was added, when there is a chunk's worth or `all`.
-    pub fn flush(&mut self, store: &mut Store, all: bool) -> Result<(), StoreError> {
-        if self.items.is_empty() || (!all && self.items.len() < SETTLE_CHUNK) {
-            return Ok(());
-        }
-        #[cfg(feature = "postgres")]
-        if let Some(pg) = store.postgres() {
-            pg.settle(&self.items)?;
-        }
-        let _ = store;
-        self.items.clear();
-        Ok(())
-    }
+    let _ = (store, recipient, how);
+    Ok(true)
 }
 
 /// Ends the run (what it claimed and did not get to is open to the others at once). For a

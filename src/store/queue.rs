@@ -1,8 +1,8 @@
 //! The queue behind one list sent by several hosts at once (PostgreSQL only): send runs that
 //! beat a heartbeat, batches, and claims on a batch's recipients with a lease, taken with
 //! `SELECT … FOR UPDATE SKIP LOCKED` (the standard queue pattern). [`crate::batch::shared`]
-//! drives it; this module is its SQL. Times are the database server's clock (`now()`), so the
-//! hosts' own clocks never have to agree.
+//! drives it; this module is its SQL. Times are the database server's clock, so the hosts' own
+//! clocks never have to agree.
 //!
 //! What makes "each recipient exactly once" hold across hosts and crashes:
 //! - a run records a mail (`sending`) only while it holds the recipient's claim, and keeps the
@@ -389,8 +389,11 @@ impl PgStore {
     }
 
     /// Claims up to `n` open recipients of the batch, in list order, for `lease`: unclaimed
-    /// ones, and ones whose claim ran out (their run is gone). Recipients other runs are
-    /// claiming at this instant are skipped, never waited for.
+    /// ones, and ones whose claim by another run ran out (that run is gone). Recipients other
+    /// runs are claiming at this instant are skipped, never waited for. Never this run's own:
+    /// after a pause its claims may have run out, but its mails to them may be under way (its
+    /// heartbeat renews them). Leases count from the statement's own clock
+    /// (`clock_timestamp()`), not the transaction's start, which a pause may have made old.
     pub fn claim(&mut self, n: usize, lease: Duration) -> Result<Vec<Claim>, StoreError> {
         let (this, batch) = self.batch_ids()?;
         let (client, _, at) = self.parts();
@@ -402,14 +405,16 @@ impl PgStore {
                 "WITH picked AS (
                      SELECT recipient, claimed_by AS before FROM batch_items
                      WHERE batch = $1
-                       AND (state = 'pending' OR (state = 'claimed' AND lease_until < now()))
+                       AND (state = 'pending'
+                            OR (state = 'claimed' AND lease_until < clock_timestamp()
+                                AND claimed_by IS DISTINCT FROM $3))
                      ORDER BY line
                      LIMIT $2
                      FOR UPDATE SKIP LOCKED
                  )
                  UPDATE batch_items i
                  SET state = 'claimed', claimed_by = $3,
-                     lease_until = now() + $4::float8 * interval '1 second'
+                     lease_until = clock_timestamp() + $4::float8 * interval '1 second'
                  FROM picked p
                  WHERE i.batch = $1 AND i.recipient = p.recipient
                  RETURNING i.recipient, i.name, i.line, p.before",
@@ -464,7 +469,7 @@ impl PgStore {
             .query_one(
                 "SELECT count(*) FILTER (WHERE state = 'pending'),
                         count(*) FILTER (WHERE state = 'claimed' AND claimed_by IS DISTINCT FROM $2),
-                        extract(epoch FROM min(lease_until - now())
+                        extract(epoch FROM min(lease_until - clock_timestamp())
                             FILTER (WHERE state = 'claimed' AND claimed_by IS DISTINCT FROM $2))::float8
                  FROM batch_items WHERE batch = $1 AND state IN ('pending', 'claimed')",
                 &[&batch, &this],
@@ -482,25 +487,20 @@ impl PgStore {
         })
     }
 
-    /// Records how claimed recipients ended, other than sent.
-    pub fn settle(&mut self, items: &[(String, Settled)]) -> Result<(), StoreError> {
-        if items.is_empty() {
-            return Ok(());
-        }
+    /// Records how a claimed recipient ended, other than sent. False if this run no longer
+    /// holds its claim (it paused for longer than its lease and another run took the
+    /// recipient over): then that run's word on it counts, not this one's.
+    pub fn settle(&mut self, recipient: &str, how: Settled) -> Result<bool, StoreError> {
         let (this, batch) = self.batch_ids()?;
         let (client, _, at) = self.parts();
-        let recipients: Vec<&str> = items.iter().map(|(r, _)| r.as_str()).collect();
-        let states: Vec<&str> = items.iter().map(|(_, s)| s.as_str()).collect();
         client
             .execute(
-                "UPDATE batch_items i SET state = u.state, lease_until = NULL
-                 FROM unnest($2::text[], $3::text[]) AS u(recipient, state)
-                 WHERE i.batch = $1 AND i.recipient = u.recipient
-                   AND i.claimed_by = $4 AND i.state = 'claimed'",
-                &[&batch, &recipients, &states, &this],
+                "UPDATE batch_items SET state = $3, lease_until = NULL
+                 WHERE batch = $1 AND recipient = $2 AND claimed_by = $4 AND state = 'claimed'",
+                &[&batch, &recipient, &how.as_str(), &this],
             )
-            .map_err(|e| at.err(e))?;
-        Ok(())
+            .map(|n| n == 1)
+            .map_err(|e| at.err(e))
     }
 
     /// Tells the other runs this one is alive, and extends the lease of its claims. Claims
@@ -512,7 +512,7 @@ impl PgStore {
         let err = |e| at.err(e);
         client
             .execute(
-                "UPDATE send_runs SET heartbeat = now() WHERE id = $1",
+                "UPDATE send_runs SET heartbeat = clock_timestamp() WHERE id = $1",
                 &[&run.id],
             )
             .map_err(err)?;
@@ -520,7 +520,7 @@ impl PgStore {
             client
                 .execute(
                     "UPDATE batch_items
-                     SET lease_until = now() + $3::float8 * interval '1 second'
+                     SET lease_until = clock_timestamp() + $3::float8 * interval '1 second'
                      WHERE batch = $1 AND recipient IN (
                          SELECT recipient FROM batch_items
                          WHERE batch = $1 AND claimed_by = $2 AND state = 'claimed'

@@ -103,11 +103,17 @@ fn codes(db: &Database) -> HashMap<String, (i64, i64)> {
 }
 
 fn ok(out: &Output) {
+    let failed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("\"outcome\":\"sent\""))
+        .map(str::to_string)
+        .collect();
     assert!(
         out.status.success(),
-        "exit {:?}\n--- stderr\n{}",
+        "exit {:?}\n--- stderr\n{}--- stdout but sent\n{}",
         out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        failed.join("\n")
     );
 }
 
