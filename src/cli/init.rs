@@ -473,9 +473,7 @@ impl Asker {
             }
         }
     }
-}
 
-impl Asker {
     /// [`Asker::get`] for an answer with no default that can stand in for it: without a
     /// terminal, its flag must be given (a placeholder written silently would be worse than
     /// saying what is missing).

@@ -454,20 +454,50 @@ fn a_closed_pipe_ends_output_quietly_with_status_0() {
     assert!(!r.stderr().contains("panicked"), "{}", r.stderr());
 }
 
+/// A scratch config sending to a TLS server of `ca` with `[smtp] connections` and
+/// `max_per_minute` as given.
+fn paced_env(srv: &support::Server, ca: &Ca, connections: u32, per_minute: u32) -> Env {
+    let env = Env::new("");
+    std::fs::write(env.path("config/ca.pem"), ca.pem()).unwrap();
+    env.write_config(&format!(
+        "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"tls\"\nusername = \"{}\"\n\
+         password_env = \"SECUREMAIL_TEST_PASSWORD\"\nca_file = \"ca.pem\"\ntimeout_secs = 10\n\
+         connections = {connections}\nmax_per_minute = {per_minute}\n",
+        srv.port(),
+        support::SMTP_USER
+    ));
+    env
+}
+
+/// Starts `send --key --to-list team.csv`, waits until the server has `mails` mails (plus
+/// `settle`), presses Ctrl-C and returns how the run ended.
+fn ctrl_c_after(env: &Env, srv: &support::Server, mails: usize, settle: Duration) -> Run {
+    let child = env
+        .command(&["send", "--key", "--to-list", "team.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while srv.log().mails.len() < mails {
+        assert!(Instant::now() < deadline, "the batch did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(settle);
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    Run(child.wait_with_output().unwrap())
+}
+
 #[test]
 fn ctrl_c_mid_batch_reports_what_was_sent_and_the_rerun_sends_the_rest() {
     let ca = Ca::new("securemail test CA");
     let srv = support::server(Mode::Tls, &ca);
-    let env = Env::new("");
-    std::fs::write(env.path("config/ca.pem"), ca.pem()).unwrap();
     // 120 a minute: a mail every 0.5 s, so the batch is still running when Ctrl-C comes.
-    env.write_config(&format!(
-        "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"tls\"\nusername = \"{}\"\n\
-         password_env = \"SECUREMAIL_TEST_PASSWORD\"\nca_file = \"ca.pem\"\ntimeout_secs = 10\n\
-         connections = 1\nmax_per_minute = 120\n",
-        srv.port(),
-        support::SMTP_USER
-    ));
+    let env = paced_env(&srv, &ca, 1, 120);
     let addrs: Vec<String> = (0..20).map(|i| format!("user{i:02}@example.org")).collect();
     let mut list = String::from("email\n");
     for a in &addrs {
@@ -476,23 +506,7 @@ fn ctrl_c_mid_batch_reports_what_was_sent_and_the_rerun_sends_the_rest() {
     }
     std::fs::write(env.path("team.csv"), list).unwrap();
 
-    let child = env
-        .command(&["send", "--key", "--to-list", "team.csv"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while srv.log().mails.len() < 3 {
-        assert!(Instant::now() < deadline, "the batch did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let r = Run(child.wait_with_output().unwrap());
+    let r = ctrl_c_after(&env, &srv, 3, Duration::ZERO);
     r.expect(130);
     let sent = srv.log().mails.len();
     assert!(
@@ -702,39 +716,14 @@ fn a_clone_config_others_can_write_is_not_used() {
 fn ctrl_c_does_not_wait_for_the_next_pacing_slot() {
     let ca = Ca::new("securemail test CA");
     let srv = support::server(Mode::Tls, &ca);
-    let env = Env::new("");
-    std::fs::write(env.path("config/ca.pem"), ca.pem()).unwrap();
-    env.write_config(&format!(
-        "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"tls\"\nusername = \"{}\"\n\
-         password_env = \"SECUREMAIL_TEST_PASSWORD\"\nca_file = \"ca.pem\"\ntimeout_secs = 10\n\
-         connections = 2\nmax_per_minute = 2\n",
-        srv.port(),
-        support::SMTP_USER
-    ));
+    let env = paced_env(&srv, &ca, 2, 2);
     std::fs::write(
         env.path("team.csv"),
         "email\na@example.org\nb@example.org\nc@example.org\n",
     )
     .unwrap();
-    let child = env
-        .command(&["send", "--key", "--to-list", "team.csv"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while srv.log().mails.is_empty() {
-        assert!(Instant::now() < deadline, "the batch did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // The second mail now waits ~30 s for its slot.
-    std::thread::sleep(Duration::from_millis(300));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let r = Run(child.wait_with_output().unwrap());
+    // Once the first mail is in, the second waits ~30 s for its slot.
+    let r = ctrl_c_after(&env, &srv, 1, Duration::from_millis(300));
     r.expect(130);
     assert_eq!(srv.log().mails.len(), 1, "{}", r.stderr());
     assert!(
